@@ -1,0 +1,73 @@
+# RoI-pooling accelerator: one Makefile for set-up, simulation, tests and reports.
+# On a fresh machine `make sim` and `make test` are all you need: the first
+# target that needs Python creates .venv from pyproject.toml.
+
+SHELL      := /bin/bash
+PYTHON     ?= python3
+VENV       := .venv
+PY         := $(VENV)/bin/python
+STAMP      := $(VENV)/.installed
+EXTRAS     ?=
+BUILD      := build
+
+# Engine configuration and workload knobs (see `make help`).
+LANES      ?= 8
+DTYPE      ?= int16
+WORKLOAD   ?= fast-rcnn-vgg16
+SIM        ?= verilator
+WAVES      ?= 0
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv sim test verilog lint report bench crosscheck icarus clean distclean
+
+help: ## list the targets
+	@echo "RoI-pooling accelerator toolkit"
+	@echo
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: LANES=$(LANES) DTYPE=$(DTYPE) WORKLOAD=$(WORKLOAD) SIM=$(SIM) WAVES=$(WAVES)"
+	@echo "           EXTRAS=torch,gpu installs the optional torchvision oracle / CuPy path"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".$(if $(EXTRAS),[$(EXTRAS)])"
+	@touch $@
+
+venv: $(STAMP) ## create or update .venv from pyproject.toml
+
+sim: $(STAMP) ## run WORKLOAD through the model and check it bit for bit
+	$(PY) -m golden $(WORKLOAD) --dtype $(DTYPE) --check
+
+test: $(STAMP) icarus ## run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+verilog: $(STAMP) ## generate build/roipool_engine.v and its JSON (LANES=, DTYPE=)
+	$(PY) -m hdl --lanes $(LANES) --dtype $(DTYPE) -o $(BUILD)/roipool_engine.v
+
+lint: verilog ## verilator --lint-only -Wall on the generated Verilog
+	$(PY) -m hdl.lint $(BUILD)/roipool_engine.v
+
+report: $(STAMP) ## build reports/out/ (FPGA figures, cycles vs GPU vs CPU, plots)
+	$(PY) -m reports
+
+bench: $(STAMP) ## print speed figures measured side by side
+	$(PY) -m reports.bench
+
+# Icarus Verilog is the optional second simulator.  Install it where apt-get
+# is usable (root on Debian/Ubuntu); elsewhere its tests skip with a reason.
+icarus:
+	@if command -v iverilog >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Icarus Verilog with apt-get"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null; } \
+	    || echo "warning: apt-get could not install iverilog; the Icarus tests will be skipped"; \
+	else echo "note: iverilog is absent and apt-get is not usable here; the Icarus tests will be skipped"; fi
+
+clean: ## remove generated files (build/, reports/out/, caches)
+	rm -rf $(BUILD) sim_build reports/out .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
+
+distclean: clean ## also remove .venv
+	rm -rf $(VENV)

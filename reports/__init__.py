@@ -1,0 +1,1 @@
+"""Reports: benchmarks, FPGA figures and plots, written under ``reports/out/``."""

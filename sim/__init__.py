@@ -1,0 +1,1 @@
+"""Cycle-accurate simulation of the RoI-pool engine and its cycle model."""
