@@ -52,6 +52,9 @@ lint: verilog ## verilator --lint-only -Wall on the generated Verilog
 report: $(STAMP) ## build reports/out/ (FPGA figures, cycles vs GPU vs CPU, plots)
 	$(PY) -m reports
 
+crosscheck: $(STAMP) ## run every available backend against the golden model
+	$(PY) -m host crosscheck
+
 bench: $(STAMP) ## print speed figures measured side by side
 	$(PY) -m reports.bench
 
