@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backward import roi_pool_backward
+from .bound import bandwidth_bound
 from .bins import BIN_MODES, BinEdges, bin_edges_from_coords, c_round, scale_coordinates
 from .dtypes import FLT_MAX, SUPPORTED_DTYPES, canonical_dtype, dtype_name, sentinel
 from .fast import bin_edges_of, roi_pool_fast
@@ -32,6 +33,7 @@ __all__ = [
     "FLT_MAX",
     "Problem",
     "SUPPORTED_DTYPES",
+    "bandwidth_bound",
     "bin_edges",
     "c_round",
     "canonical_dtype",

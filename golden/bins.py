@@ -168,6 +168,8 @@ class BinEdges:
         Row range ``[hstart, hend)`` of each bin, clipped to ``[0, H]``.
     wstart, wend : ndarray of int64, shape ``(K, PW)``
         Column range of each bin, clipped to ``[0, W]``.
+    height, width : int
+        H and W of the feature map the edges were clipped to.
     """
 
     batch: np.ndarray
@@ -176,6 +178,8 @@ class BinEdges:
     hend: np.ndarray
     wstart: np.ndarray
     wend: np.ndarray
+    height: int
+    width: int
 
     @property
     def empty(self) -> np.ndarray:
@@ -183,6 +187,20 @@ class BinEdges:
         rows = self.hend <= self.hstart
         cols = self.wend <= self.wstart
         return rows[:, :, None] | cols[:, None, :]
+
+    @property
+    def roi_area(self) -> np.ndarray:
+        """``(K,)`` area of each RoI rectangle after clipping to the image.
+
+        The RoI spans ``roi_w x roi_h`` cells from ``(x1r, y1r)`` (a malformed
+        RoI is 1x1).  This is the ``A`` of the bandwidth bound.  In float
+        bin modes the last bin may reach one row or column past the RoI, so
+        :attr:`clipped_area` can exceed it.
+        """
+        x1, y1, x2, y2 = self.coords.T
+        rows = np.clip(y1 + np.maximum(y2 - y1 + 1, 1), 0, self.height) - np.clip(y1, 0, self.height)
+        cols = np.clip(x1 + np.maximum(x2 - x1 + 1, 1), 0, self.width) - np.clip(x1, 0, self.width)
+        return rows * cols
 
     @property
     def clipped_area(self) -> np.ndarray:
@@ -230,4 +248,6 @@ def bin_edges_from_coords(
         hend=np.clip(he + y1[:, None], 0, height),
         wstart=np.clip(ws + x1[:, None], 0, width),
         wend=np.clip(we + x1[:, None], 0, width),
+        height=int(height),
+        width=int(width),
     )

@@ -122,3 +122,22 @@ def test_bin_edges_api_clips_to_the_image():
     assert (e.hstart[1] == 1).all() and (e.hend[1] == 2).all()
     # Rows [-10, 3) clip to [0, 3), columns [-10, 101) to [0, 12).
     np.testing.assert_array_equal(e.clipped_area, [3 * 12, 1])
+
+
+def test_roi_area_and_bandwidth_bound():
+    rois = np.array(
+        [[0, 0, 0, 3, 1], [0, -5, -5, 1, 1], [0, 50, 50, 60, 60], [0, 4, 4, 2, 2], [0, 0, 0, 56, 0]], np.float32
+    )
+    e = golden.bin_edges(rois, 7, 1.0, 10, 12, bin_mode="float32")
+    # 4x2; clipped to 2x2; outside; malformed -> 1x1; 57x1 clipped to 12x1.
+    np.testing.assert_array_equal(e.roi_area, [8, 4, 0, 1, 12])
+    bound = golden.bandwidth_bound(e, channels=16, lanes=8)
+    # Output needs 49 * 16 / 8 = 98 cycles; reading never exceeds that here.
+    np.testing.assert_array_equal(bound, [98] * 5)
+    big = golden.bin_edges(np.array([[0, 0, 0, 99, 99]], np.float32), 7, 1.0, 200, 200)
+    assert golden.bandwidth_bound(big, 16, 8)[0] == 100 * 100 * 2
+    # float32 bins of a 57-row RoI reach one row past it; A does not.
+    tall = golden.bin_edges(np.array([[0, 0, 0, 0, 56]], np.float32), 7, 1.0, 100, 10)
+    assert tall.roi_area[0] == 57 and tall.clipped_area[0] == 58
+    with pytest.raises(ValueError):
+        golden.bandwidth_bound(e, 16, 0)
