@@ -7,7 +7,7 @@ PYTHON     ?= python3
 VENV       := .venv
 PY         := $(VENV)/bin/python
 STAMP      := $(VENV)/.installed
-EXTRAS     ?=
+EXTRAS     ?= gpu
 BUILD      := build
 
 # Engine configuration and workload knobs (see `make help`).

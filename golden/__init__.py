@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backward import roi_pool_backward
+from .backward import roi_pool_backward, validate_backward
 from .bound import bandwidth_bound
 from .bins import BIN_MODES, BinEdges, bin_edges_from_coords, c_round, scale_coordinates
 from .dtypes import FLT_MAX, SUPPORTED_DTYPES, canonical_dtype, dtype_name, sentinel
@@ -44,6 +44,7 @@ __all__ = [
     "sentinel",
     "torchvision_bin_mode",
     "validate",
+    "validate_backward",
 ]
 
 _IMPLEMENTATIONS = {"fast": roi_pool_fast, "reference": roi_pool_reference}

@@ -151,5 +151,18 @@ def _always():
     return True, "always available"
 
 
+def _cuda_run(problem, **options):
+    from . import cuda
+
+    return cuda.run_backend(problem, **options)
+
+
+def _cuda_probe():
+    from . import cuda
+
+    return cuda.cuda_available()
+
+
 register(Backend("golden", _golden_run, _always, "golden model, compiled fast path (the oracle)"))
 register(Backend("reference", _reference_run, _always, "golden model, loop-by-loop specification (slow)"))
+register(Backend("cuda", _cuda_run, _cuda_probe, "CuPy kernel (host/kernels/roi_pool.cu)"))
