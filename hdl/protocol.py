@@ -78,7 +78,7 @@ class Register:
 
 REGISTERS: tuple[Register, ...] = (
     Register("ID", 0x00, "ro", f"magic 0x{MAGIC:08X} ('ROIP')"),
-    Register("VERSION", 0x04, "ro", "major << 16 | minor"),
+    Register("VERSION", 0x04, "ro", "major * 65536 + minor"),
     Register("CONFIG", 0x08, "ro", "build-time configuration", (
         Field("LANES", 0, 8, "channels per beat L"),
         Field("DTYPE", 8, 4, "element type code (hdl.dtypes)"),

@@ -1,0 +1,653 @@
+"""Top level: :class:`RoIPoolEngine`, an AXI-attached RoIPool engine.
+
+Block diagram (data flows left to right)::
+
+    s_axis_roi -> descriptor parser -+-> BinEdgeGen (rows)  -+-> slot table (4 RoIs)
+                                     +-> BinEdgeGen (cols)  -+        |
+                                                                      v
+    m_axi_ar  <- AR register slice <- address generator (bursts, credits) -> row FIFO --+
+    m_axi_r   -> (drain after soft reset) -> beat FIFO ---------------------------------+
+                                                                                        v
+    m_axis_out <------------- output stage <- bin memory (2 banks) <- vertical <- row stage
+
+The address generator walks RoI -> tile (``lanes`` channels) -> window row
+and issues one INCR burst per row (split at 256 beats / 4 KiB).  It only
+issues a burst when the beat FIFO has room reserved for all of it (credit
+counter), so ``rready`` never has to drop and any read latency is hidden by
+as many outstanding bursts as the FIFO holds.  A row descriptor per row
+travels in a FIFO beside the data, telling the pooler where each beat
+belongs (reads complete in order: one ARID).
+
+Soft reset (``CTRL.SOFT_RESET``) resets everything in :class:`_Core`; the
+AR register slice and the outstanding-beat counter live outside it, so a
+pending AR still completes its handshake and the data of every outstanding
+burst is drained (``rready`` high, beats dropped) before ``STATUS.BUSY``
+falls.  The result stream is part of the core: soft reset deasserts
+``m_axis_out_tvalid`` (reset the downstream sink with it).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Mux, ResetInserter, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, ceil_log2, exact_log2
+
+from . import protocol
+from .bin_edges import COORD_BITS, BinEdgeGen
+from .dtypes import DType, dtype_by_name
+from .pool import Pooler, edges_layout, idx_width, row_desc_layout, select
+
+__all__ = ["RoIPoolEngine"]
+
+AXIL_ADDR_BITS = 8
+MAX_BEAT_BYTES = 128      # AXI4 arsize 0b111: 1024-bit data bus
+
+
+def _check_int(name, value, lo, hi=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {rng}, got {value}")
+
+
+class _Core(Elaboratable):
+    """Everything that soft reset clears: parser, slots, address generator, FIFOs, pooler."""
+
+    def __init__(self, e: "RoIPoolEngine"):
+        self.e = e
+        dt, L = e.dt, e.lanes
+        self.cfg_base = Signal(e.addr_width)
+        self.cfg_n = Signal(range(e.max_n + 1))
+        self.cfg_c = Signal(range(e.max_c + 1))
+        self.cfg_h = Signal(range(e.max_h + 1))
+        self.cfg_w = Signal(range(e.max_w + 1))
+        self.cfg_ph = Signal(range(e.max_pooled + 1))
+        self.cfg_pw = Signal(range(e.max_pooled + 1))
+        self.cfg_edges = Signal()         # BIN_MODE == EDGES
+        self.cfg_rois = Signal(32)
+        self.start = Signal()             # pulse, config valid
+        self.active = Signal()            # run in progress (descriptors may be accepted)
+        # descriptor stream
+        self.d_data = Signal(32)
+        self.d_valid = Signal()
+        self.d_ready = Signal()
+        self.d_last = Signal()
+        # AR requests towards the register slice
+        self.ar_addr = Signal(e.addr_width)
+        self.ar_len = Signal(8)
+        self.ar_valid = Signal()
+        self.ar_ready = Signal()
+        # R data (already filtered by the drain logic)
+        self.r_data = Signal(e.data_width)
+        self.r_valid = Signal()
+        self.r_ready = Signal()
+        # results
+        self.o_data = Signal(e.out_width)
+        self.o_last = Signal()
+        self.o_valid = Signal()
+        self.o_ready = Signal()
+        # events
+        self.err_batch = Signal()
+        self.err_framing = Signal()
+        self.in_stall = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        e = self.e
+        L, P, S = e.lanes, e.max_pooled, e.slots
+        bbl = e.beat_bytes_log2
+        aw = e.addr_width
+
+        # ---------------- derived run configuration ----------------------
+        # Computed once per run (two multiplies), never per RoI on the data path.
+        cb = Signal(range(e.max_cb + 1))          # channel tiles
+        row_stride = Signal(aw)
+        tile_stride = Signal(aw)
+        batch_stride = Signal(aw)
+        hw = Signal(bits_for(e.max_h * e.max_w))
+        setup = Signal(2)
+        m.d.sync += setup.eq(Cat(self.start, setup[0]))
+        with m.If(self.start):
+            m.d.sync += [
+                cb.eq((self.cfg_c + (L - 1)) >> exact_log2(L)),
+                row_stride.eq(self.cfg_w << bbl),
+                hw.eq(self.cfg_h * self.cfg_w),
+            ]
+        with m.If(setup[0]):
+            m.d.sync += tile_stride.eq(hw << bbl)
+        with m.If(setup[1]):
+            m.d.sync += batch_stride.eq(cb * tile_stride)
+        running = Signal()                        # derived config valid
+        with m.If(setup[1]):
+            m.d.sync += running.eq(1)
+        with m.If(~self.active):
+            m.d.sync += running.eq(0)
+
+        # ---------------- descriptor parser + bin-edge generation --------
+        ge_h = m.submodules.edges_h = BinEdgeGen(max_pooled=P, max_size=e.max_h)
+        ge_w = m.submodules.edges_w = BinEdgeGen(max_pooled=P, max_size=e.max_w)
+        elay = edges_layout(P, e.max_h, e.max_w)
+        st = Signal(elay)                         # staging edges of the RoI being parsed
+        st_batch = Signal(32)
+        x1, y1, x2, y2 = (Signal(signed(COORD_BITS), name=n) for n in ("x1", "y1", "x2", "y2"))
+        bad_frame = Signal()
+        beat = Signal(range(2 * P + 3))
+        parsed = Signal(32)
+        for g, c1, c2, n, lim in ((ge_h, y1, y2, self.cfg_ph, self.cfg_h), (ge_w, x1, x2, self.cfg_pw, self.cfg_w)):
+            m.d.comb += [g.c1.eq(c1), g.c2.eq(c2), g.pooled.eq(n), g.limit.eq(lim)]
+        for p in range(P):
+            with m.If(ge_h.valid & (ge_h.index == p)):
+                m.d.sync += [st.hs[p].eq(ge_h.edge_start), st.he[p].eq(ge_h.edge_end)]
+            with m.If(ge_w.valid & (ge_w.index == p)):
+                m.d.sync += [st.ws[p].eq(ge_w.edge_start), st.we[p].eq(ge_w.edge_end)]
+        gen_done = Signal(2)
+        gen_started = Signal()
+
+        # Window of the non-empty bins (min start / max end), batch check.
+        def window(starts, ends, n):
+            lo = Signal(range(max(e.max_h, e.max_w) + 1))
+            hi = Signal.like(lo)
+            any_ = Signal()
+            best_lo = Const(max(e.max_h, e.max_w), lo.shape())
+            best_hi = Const(0, lo.shape())
+            for p in range(P):
+                ok = (ends[p] > starts[p]) & (p < n)
+                best_lo = Mux(ok & (starts[p] < best_lo), starts[p], best_lo)
+                best_hi = Mux(ok & (ends[p] > best_hi), ends[p], best_hi)
+            m.d.comb += [lo.eq(best_lo), hi.eq(best_hi), any_.eq(best_hi > best_lo)]
+            return lo, hi, any_
+
+        h0c, h1c, hany = window(st.hs, st.he, self.cfg_ph)
+        w0c, w1c, wany = window(st.ws, st.we, self.cfg_pw)
+
+        info_lay = data.StructLayout({
+            "base": aw,
+            "idx_base": bits_for(e.max_h * e.max_w),
+            "h0": range(e.max_h + 1), "h1": range(e.max_h + 1),
+            "w0": range(e.max_w + 1), "w1": range(e.max_w + 1),
+            "skip": 1,
+        })
+        slot_edges = Signal(data.ArrayLayout(elay, S))
+        slot_info = Signal(data.ArrayLayout(info_lay, S))
+        commit_ptr = Signal(range(S))
+        issue_ptr = Signal(range(S))
+        alloc = Signal(range(S + 1))              # slots holding a RoI not yet fully output
+        queued = Signal(range(S + 1))             # committed slots not yet taken by the issuer
+        commit = Signal()
+        take = Signal()
+        slot_done = Signal()
+        m.d.sync += [
+            alloc.eq(alloc + commit - slot_done),
+            queued.eq(queued + commit - take),
+        ]
+
+        nb = bits_for(e.max_n - 1) if e.max_n > 1 else 1
+        prod_b = Signal(aw)
+        prod_h = Signal(aw)
+        idx_b = Signal(bits_for(e.max_h * e.max_w))
+        w_h0, w_h1, w_w0, w_w1 = (Signal(range(max(e.max_h, e.max_w) + 1), name=n) for n in ("w_h0", "w_h1", "w_w0", "w_w1"))
+        w_skip = Signal()
+        expected = Mux(self.cfg_edges, 1 + self.cfg_ph + self.cfg_pw, 3)
+        dv = self.d_data
+
+        def clip16(v, lim):
+            return Mux(v > lim, lim, v)
+
+        with m.FSM(name="parser"):
+            with m.State("RECV"):
+                m.d.comb += self.d_ready.eq(running & (parsed != self.cfg_rois))
+                with m.If(self.d_valid & self.d_ready):
+                    m.d.sync += beat.eq(Mux(beat == 2 * P + 2, beat, beat + 1))
+                    with m.If(beat == 0):
+                        m.d.sync += st_batch.eq(dv)
+                    with m.If(beat >= expected):
+                        m.d.sync += bad_frame.eq(1)
+                    with m.If(~self.cfg_edges):
+                        with m.If(beat == 1):
+                            m.d.sync += [x1.eq(dv[:16]), y1.eq(dv[16:])]
+                        with m.If(beat == 2):
+                            m.d.sync += [x2.eq(dv[:16]), y2.eq(dv[16:])]
+                    with m.Else():
+                        for p in range(P):
+                            with m.If(beat == 1 + p):
+                                m.d.sync += [st.hs[p].eq(clip16(dv[:16], self.cfg_h)),
+                                             st.he[p].eq(clip16(dv[16:], self.cfg_h))]
+                            with m.If(beat == 1 + p + self.cfg_ph):
+                                m.d.sync += [st.ws[p].eq(clip16(dv[:16], self.cfg_w)),
+                                             st.we[p].eq(clip16(dv[16:], self.cfg_w))]
+                    with m.If(self.d_last):
+                        short = beat + 1 != expected
+                        with m.If(short | bad_frame | (beat >= expected)):
+                            m.d.sync += bad_frame.eq(1)
+                            m.next = "WINDOW"
+                        with m.Elif(~self.cfg_edges):
+                            m.next = "EDGES"
+                        with m.Else():
+                            m.next = "WINDOW"
+            with m.State("EDGES"):
+                # Both generators run in parallel: 18 + max(PH, PW) cycles.
+                m.d.comb += [ge_h.start.eq(~gen_started), ge_w.start.eq(~gen_started)]
+                m.d.sync += gen_started.eq(1)
+                now = gen_done | Cat(ge_h.valid & ge_h.last, ge_w.valid & ge_w.last)
+                m.d.sync += gen_done.eq(now)
+                with m.If(now == 0b11):
+                    m.next = "WINDOW"
+            with m.State("WINDOW"):
+                # Registered: window, skip decision and the address products.
+                bad_batch = st_batch >= self.cfg_n
+                m.d.sync += [
+                    gen_done.eq(0), gen_started.eq(0),
+                    w_h0.eq(h0c), w_h1.eq(h1c), w_w0.eq(w0c), w_w1.eq(w1c),
+                    w_skip.eq(bad_frame | bad_batch | ~hany | ~wany),
+                    prod_b.eq(st_batch[:nb] * batch_stride),
+                    prod_h.eq(h0c * row_stride),
+                    idx_b.eq(h0c * self.cfg_w + w0c),
+                ]
+                m.d.comb += [self.err_framing.eq(bad_frame), self.err_batch.eq(~bad_frame & bad_batch)]
+                with m.If(bad_frame | bad_batch):
+                    # Every bin empty: the RoI is emitted as zeros / -1.
+                    for p in range(P):
+                        m.d.sync += [st.hs[p].eq(0), st.he[p].eq(0), st.ws[p].eq(0), st.we[p].eq(0)]
+                m.next = "COMMIT"
+            with m.State("COMMIT"):
+                with m.If(alloc != S):
+                    m.d.comb += commit.eq(1)
+                    m.d.sync += [
+                        commit_ptr.eq(Mux(commit_ptr == S - 1, 0, commit_ptr + 1)),
+                        parsed.eq(parsed + 1),
+                        beat.eq(0), bad_frame.eq(0),
+                    ]
+                    for i in range(S):
+                        with m.If(commit_ptr == i):
+                            si = slot_info[i]
+                            m.d.sync += [
+                                slot_edges[i].eq(st),
+                                si.base.eq(self.cfg_base + prod_b + prod_h + (w_w0 << bbl)),
+                                si.idx_base.eq(idx_b), si.h0.eq(w_h0), si.h1.eq(w_h1),
+                                si.w0.eq(w_w0), si.w1.eq(w_w1), si.skip.eq(w_skip),
+                            ]
+                    m.next = "RECV"
+        with m.If(self.start):
+            m.d.sync += parsed.eq(0)
+
+        # ---------------- address generator ------------------------------
+        depth = e.fifo_depth
+        beat_fifo = m.submodules.beat_fifo = SyncFIFOBuffered(width=e.data_width, depth=depth)
+        rlay = row_desc_layout(S, e.max_h, e.max_w)
+        row_fifo = m.submodules.row_fifo = SyncFIFOBuffered(width=rlay.size, depth=e.row_fifo_depth)
+        row_in = data.View(rlay, row_fifo.w_data)
+
+        reserved = Signal(range(depth + 1))       # beats issued and not yet popped by the pooler
+        popped = Signal()
+        granted = Signal(9)
+        m.d.sync += reserved.eq(reserved + granted - popped)
+
+        cur = Signal(info_lay)
+        i_slot = Signal(range(S))
+        tile = Signal(range(e.max_cb + 1))
+        h = Signal(range(e.max_h + 1))
+        tile_addr = Signal(aw)
+        row_addr = Signal(aw)
+        addr = Signal(aw)
+        idx_row = Signal(bits_for(e.max_h * e.max_w))
+        rem = Signal(range(e.max_w + 1))
+        first = Signal()
+        max_burst = min(256, depth, 4096 >> bbl)
+        to_4k = Signal(14)
+        m.d.comb += to_4k.eq((Const(4096, 14) - addr[:12]) >> bbl)
+        blen = Signal(9)                          # this burst: min(row rest, 256, to 4 KiB)
+        bl0 = Signal(9)
+        m.d.comb += bl0.eq(Mux(rem < max_burst, rem, max_burst))
+        m.d.comb += blen.eq(Mux(to_4k < bl0, to_4k, bl0))
+        last_row = h + 1 == cur.h1
+        last_tile = tile + 1 == cb
+        m.d.comb += [
+            row_in.slot.eq(i_slot), row_in.h.eq(h), row_in.w0.eq(cur.w0), row_in.w1.eq(cur.w1),
+            row_in.idx0.eq(idx_row), row_in.last_row.eq(last_row), row_in.last_tile.eq(last_tile),
+            row_in.skip.eq(0),
+            self.ar_addr.eq(addr), self.ar_len.eq(blen - 1),
+        ]
+        with m.FSM(name="agen"):
+            with m.State("IDLE"):
+                with m.If(queued != 0):
+                    m.d.comb += take.eq(1)
+                    ci = select(m, (slot_info[i] for i in range(S)), issue_ptr, name="ci")
+                    m.d.sync += [
+                        cur.eq(ci), i_slot.eq(issue_ptr), tile.eq(0), h.eq(ci.h0),
+                        tile_addr.eq(ci.base), addr.eq(ci.base), row_addr.eq(ci.base),
+                        idx_row.eq(ci.idx_base), rem.eq(ci.w1 - ci.w0), first.eq(1),
+                        issue_ptr.eq(Mux(issue_ptr == S - 1, 0, issue_ptr + 1)),
+                    ]
+                    with m.If(ci.skip):
+                        m.next = "SKIP"
+                    with m.Else():
+                        m.next = "ROW"
+            with m.State("SKIP"):
+                # One data-less token per tile keeps the output order.
+                m.d.comb += [row_in.skip.eq(1), row_in.last_row.eq(1), row_fifo.w_en.eq(1)]
+                with m.If(row_fifo.w_rdy):
+                    m.d.sync += tile.eq(tile + 1)
+                    with m.If(last_tile):
+                        m.next = "IDLE"
+            with m.State("ROW"):
+                room = (reserved + blen <= depth) & (~first | row_fifo.w_rdy)
+                m.d.comb += self.ar_valid.eq(room)
+                with m.If(self.ar_valid & self.ar_ready):
+                    m.d.comb += [granted.eq(blen), row_fifo.w_en.eq(first)]
+                    m.d.sync += [rem.eq(rem - blen), addr.eq(addr + (blen << bbl)), first.eq(0)]
+                    with m.If(rem == blen):
+                        # Row complete: next row, next tile or next RoI, without a bubble.
+                        m.d.sync += [first.eq(1), rem.eq(cur.w1 - cur.w0)]
+                        with m.If(last_row):
+                            m.d.sync += [h.eq(cur.h0), idx_row.eq(cur.idx_base), tile.eq(tile + 1),
+                                         tile_addr.eq(tile_addr + tile_stride),
+                                         row_addr.eq(tile_addr + tile_stride),
+                                         addr.eq(tile_addr + tile_stride)]
+                            with m.If(last_tile):
+                                m.next = "IDLE"
+                        with m.Else():
+                            m.d.sync += [h.eq(h + 1), idx_row.eq(idx_row + self.cfg_w),
+                                         row_addr.eq(row_addr + row_stride),
+                                         addr.eq(row_addr + row_stride)]
+
+        # ---------------- read data and pooling --------------------------
+        m.d.comb += [
+            beat_fifo.w_data.eq(self.r_data),
+            beat_fifo.w_en.eq(self.r_valid),
+            self.r_ready.eq(beat_fifo.w_rdy),
+        ]
+        pool = m.submodules.pool = Pooler(dtype=e.dt, lanes=L, max_pooled=P, max_h=e.max_h,
+                                          max_w=e.max_w, argmax=e.argmax, slots=S)
+        m.d.comb += [
+            pool.rows.payload.eq(row_fifo.r_data),
+            pool.rows.valid.eq(row_fifo.r_rdy),
+            row_fifo.r_en.eq(pool.rows.ready),
+            pool.beats.payload.eq(beat_fifo.r_data),
+            pool.beats.valid.eq(beat_fifo.r_rdy),
+            beat_fifo.r_en.eq(pool.beats.ready),
+            popped.eq(pool.beats.valid & pool.beats.ready),
+            pool.edges.eq(slot_edges),
+            pool.ph_count.eq(self.cfg_ph),
+            pool.pw_count.eq(self.cfg_pw),
+            slot_done.eq(pool.slot_done),
+            self.o_data.eq(pool.out.payload.data),
+            self.o_last.eq(pool.out.payload.last),
+            self.o_valid.eq(pool.out.valid),
+            pool.out.ready.eq(self.o_ready),
+            self.in_stall.eq(pool.in_stall),
+        ]
+        return m
+
+
+class RoIPoolEngine(wiring.Component):
+    """RoIPool engine with AXI4 read master, AXI4-Lite registers and AXI-Stream ports.
+
+    Parameters
+    ----------
+    lanes : int
+        Channels per AXI data beat, ``L``; a power of two in [1, 64] with
+        ``lanes * element bits <= 1024`` (AXI4's widest ``arsize``).
+    dtype : str
+        ``"int8"``, ``"int16"``, ``"float16"``, ``"bfloat16"`` or ``"float32"``.
+    max_n, max_c, max_h, max_w : int
+        Largest batch, channel count and feature-map size (``max_h`` and
+        ``max_w`` at most 32767: descriptors carry 16-bit edges).
+    max_pooled : int
+        Largest PH and PW, in [1, 64].
+    argmax : bool
+        Emit 32-bit argmax fields beside the values.
+    addr_width : int
+        AXI address bits, in [12, 64].
+    id_width : int
+        AXI ID bits (the engine uses ID 0 only), in [1, 16].
+    fifo_depth : int
+        Read-data FIFO depth in beats (power of two, >= 16): bounds the
+        outstanding read beats, i.e. the memory latency that is hidden.
+    slots : int
+        RoIs in flight between parser and output stage (>= 2).
+
+    Notes
+    -----
+    Ports carry AXI names (``m_axi_*``, ``s_axil_*``, ``s_axis_roi_*``,
+    ``m_axis_out_*``) so vendor tools infer the interfaces; see
+    :mod:`hdl.protocol` for formats and the register map.
+    """
+
+    def __init__(self, *, lanes: int = 8, dtype: str = "int16", max_n: int = 4, max_c: int = 512,
+                 max_h: int = 64, max_w: int = 64, max_pooled: int = 7, argmax: bool = True,
+                 addr_width: int = 32, id_width: int = 1, fifo_depth: int = 512, slots: int = 4):
+        try:
+            self._validate(lanes, dtype, max_n, max_c, max_h, max_w, max_pooled, argmax,
+                           addr_width, id_width, fifo_depth, slots)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True   # a rejected engine is not an unused one
+            raise
+        self.lanes = lanes
+        self.dt: DType = dtype_by_name(dtype)
+        self.dtype = dtype
+        self.max_n, self.max_c, self.max_h, self.max_w = max_n, max_c, max_h, max_w
+        self.max_pooled = max_pooled
+        self.argmax = argmax
+        self.addr_width = addr_width
+        self.id_width = id_width
+        self.fifo_depth = fifo_depth
+        self.row_fifo_depth = max(16, fifo_depth // 4)
+        self.slots = slots
+        self.max_cb = -(-max_c // lanes)
+        self.data_width = lanes * self.dt.width
+        self.beat_bytes = self.data_width // 8 if self.data_width >= 8 else 1
+        self.beat_bytes_log2 = exact_log2(self.beat_bytes)
+        self.out_width = protocol.result_beat_width(lanes, self.dt.width, argmax)
+        super().__init__({
+            "s_axis_roi_tdata": In(32), "s_axis_roi_tvalid": In(1),
+            "s_axis_roi_tready": Out(1), "s_axis_roi_tlast": In(1),
+            "m_axis_out_tdata": Out(self.out_width), "m_axis_out_tvalid": Out(1),
+            "m_axis_out_tready": In(1), "m_axis_out_tlast": Out(1),
+            "m_axi_araddr": Out(addr_width), "m_axi_arlen": Out(8), "m_axi_arsize": Out(3),
+            "m_axi_arburst": Out(2), "m_axi_arvalid": Out(1), "m_axi_arready": In(1),
+            "m_axi_arid": Out(id_width),
+            "m_axi_rdata": In(self.data_width), "m_axi_rresp": In(2), "m_axi_rlast": In(1),
+            "m_axi_rvalid": In(1), "m_axi_rready": Out(1), "m_axi_rid": In(id_width),
+            "s_axil_awaddr": In(AXIL_ADDR_BITS), "s_axil_awvalid": In(1), "s_axil_awready": Out(1),
+            "s_axil_wdata": In(32), "s_axil_wstrb": In(4), "s_axil_wvalid": In(1), "s_axil_wready": Out(1),
+            "s_axil_bresp": Out(2), "s_axil_bvalid": Out(1), "s_axil_bready": In(1),
+            "s_axil_araddr": In(AXIL_ADDR_BITS), "s_axil_arvalid": In(1), "s_axil_arready": Out(1),
+            "s_axil_rdata": Out(32), "s_axil_rresp": Out(2), "s_axil_rvalid": Out(1), "s_axil_rready": In(1),
+        })
+
+    @staticmethod
+    def _validate(lanes, dtype, max_n, max_c, max_h, max_w, max_pooled, argmax,
+                  addr_width, id_width, fifo_depth, slots):
+        _check_int("lanes", lanes, 1, 64)
+        if lanes & (lanes - 1):
+            raise ValueError(f"lanes must be a power of two, got {lanes}")
+        dt = dtype_by_name(dtype)
+        if lanes * dt.width > MAX_BEAT_BYTES * 8:
+            raise ValueError(f"lanes * {dt.width} bits exceeds the 1024-bit AXI4 data bus "
+                             f"(at most {MAX_BEAT_BYTES * 8 // dt.width} lanes of {dtype})")
+        _check_int("max_n", max_n, 1, 65535)
+        _check_int("max_c", max_c, 1, 65535)
+        _check_int("max_h", max_h, 1, 32767)
+        _check_int("max_w", max_w, 1, 32767)
+        _check_int("max_pooled", max_pooled, 1, 64)
+        if not isinstance(argmax, bool):
+            raise TypeError(f"argmax must be a bool, got {type(argmax).__name__}")
+        _check_int("addr_width", addr_width, 12, 64)
+        _check_int("id_width", id_width, 1, 16)
+        _check_int("fifo_depth", fifo_depth, 16, 1 << 16)
+        if fifo_depth & (fifo_depth - 1):
+            raise ValueError(f"fifo_depth must be a power of two, got {fifo_depth}")
+        _check_int("slots", slots, 2, 16)
+
+
+    def config(self) -> dict:
+        """The build-time configuration (exported with the register map)."""
+        return {
+            "lanes": self.lanes, "dtype": self.dtype, "dtype_code": self.dt.code,
+            "element_bits": self.dt.width, "max_n": self.max_n, "max_c": self.max_c,
+            "max_h": self.max_h, "max_w": self.max_w, "max_pooled": self.max_pooled,
+            "argmax": self.argmax, "addr_width": self.addr_width, "id_width": self.id_width,
+            "fifo_depth": self.fifo_depth, "slots": self.slots,
+            "beat_bytes": self.beat_bytes, "data_width": self.data_width, "result_width": self.out_width,
+        }
+
+    def config_json(self) -> str:
+        return protocol.config_json(**self.config())
+
+    def elaborate(self, platform):
+        m = Module()
+        R = {r.name: r.offset for r in protocol.REGISTERS}
+        soft_reset = Signal()
+        core = _Core(self)
+        m.submodules.core = ResetInserter(soft_reset)(core)
+
+        # ---------------- registers --------------------------------------
+        regs = {n: Signal(32, name=f"reg_{n.lower()}") for n in
+                ("FEAT_BASE_LO", "FEAT_BASE_HI", "N", "C", "H", "W", "PH", "PW", "BIN_MODE", "NUM_ROIS")}
+        counters = {n: Signal(32, name=f"cnt_{n.lower()}") for n in
+                    ("BUSY_CYCLES", "BEATS_READ", "BEATS_WRITTEN", "IN_STALL_CYCLES", "OUT_STALL_CYCLES", "ROIS_DONE")}
+        err = Signal(len(protocol.ERR))
+        running = Signal()
+        done = Signal()
+        flush = Signal()
+        start = Signal()
+        err_set = Signal(len(protocol.ERR))
+        err_clr = Signal(len(protocol.ERR))
+        m.d.sync += err.eq((err & ~err_clr) | err_set)
+
+        cfgw = Cat(Const(self.lanes, 8), Const(self.dt.code, 4), Const(int(self.argmax), 1),
+                   Const(self.beat_bytes_log2, 3), Const(self.max_pooled, 8))
+        ro = {
+            "ID": Const(protocol.MAGIC, 32), "VERSION": Const(protocol.VERSION, 32), "CONFIG": cfgw,
+            "MAX_NC": Const(self.max_n | self.max_c << 16, 32),
+            "MAX_HW": Const(self.max_h | self.max_w << 16, 32),
+            "STATUS": Cat(running | flush, done, err != 0),
+            "ERR_FLAGS": err,
+            **counters, **regs,
+        }
+
+        # AXI4-Lite write: accept address and data together, answer OKAY.
+        bvalid = Signal()
+        m.d.comb += [self.s_axil_bvalid.eq(bvalid), self.s_axil_bresp.eq(0), self.s_axil_rresp.eq(0)]
+        wfire = self.s_axil_awvalid & self.s_axil_wvalid & ~bvalid
+        m.d.comb += [self.s_axil_awready.eq(wfire), self.s_axil_wready.eq(wfire)]
+        with m.If(wfire):
+            m.d.sync += bvalid.eq(1)
+            waddr = self.s_axil_awaddr[2:]
+            wd = self.s_axil_wdata
+            for name, sig in regs.items():
+                with m.If(waddr == R[name] >> 2):
+                    for b in range(4):
+                        with m.If(self.s_axil_wstrb[b]):
+                            m.d.sync += sig[8 * b: 8 * b + 8].eq(wd[8 * b: 8 * b + 8])
+            with m.If(waddr == R["CTRL"] >> 2):
+                m.d.comb += [start.eq(wd[0] & ~running & ~flush), soft_reset.eq(wd[1])]
+            with m.If(waddr == R["ERR_FLAGS"] >> 2):
+                m.d.comb += err_clr.eq(wd)
+        with m.Elif(bvalid & self.s_axil_bready):
+            m.d.sync += bvalid.eq(0)
+        rvalid = Signal()
+        m.d.comb += [self.s_axil_rvalid.eq(rvalid), self.s_axil_arready.eq(~rvalid)]
+        with m.If(self.s_axil_arvalid & ~rvalid):
+            m.d.sync += [rvalid.eq(1), self.s_axil_rdata.eq(0)]
+            with m.Switch(self.s_axil_araddr[2:]):
+                for name, val in ro.items():
+                    with m.Case(R[name] >> 2):
+                        m.d.sync += self.s_axil_rdata.eq(val)
+        with m.Elif(rvalid & self.s_axil_rready):
+            m.d.sync += rvalid.eq(0)
+
+        # ---------------- run control ------------------------------------
+        aw = self.addr_width
+        base64 = Cat(regs["FEAT_BASE_LO"], regs["FEAT_BASE_HI"])
+        size_ok = Signal()
+        m.d.comb += size_ok.eq(
+            (regs["N"] >= 1) & (regs["N"] <= self.max_n) & (regs["C"] >= 1) & (regs["C"] <= self.max_c)
+            & (regs["H"] >= 1) & (regs["H"] <= self.max_h) & (regs["W"] >= 1) & (regs["W"] <= self.max_w)
+            & (regs["PH"] >= 1) & (regs["PH"] <= self.max_pooled)
+            & (regs["PW"] >= 1) & (regs["PW"] <= self.max_pooled)
+            & (regs["BIN_MODE"] <= 1)
+            & (base64[:self.beat_bytes_log2] == 0) & (base64[aw:] == 0 if aw < 64 else Const(1))
+        )
+        m.d.comb += [
+            core.cfg_base.eq(regs["FEAT_BASE_LO"] if aw <= 32 else base64[:aw]),
+            core.cfg_n.eq(regs["N"]), core.cfg_c.eq(regs["C"]), core.cfg_h.eq(regs["H"]),
+            core.cfg_w.eq(regs["W"]), core.cfg_ph.eq(regs["PH"]), core.cfg_pw.eq(regs["PW"]),
+            core.cfg_edges.eq(regs["BIN_MODE"][0]), core.cfg_rois.eq(regs["NUM_ROIS"]),
+            core.active.eq(running),
+        ]
+        # Registers written during a run are not re-latched: the run uses
+        # the values present at START (the host must not change them; the
+        # core reads them live to save 200 flip-flops).
+        with m.If(start):
+            for c in counters.values():
+                m.d.sync += c.eq(0)
+            m.d.sync += done.eq(0)
+            with m.If(size_ok):
+                m.d.sync += running.eq(1)
+                m.d.comb += core.start.eq(1)
+            with m.Else():
+                m.d.sync += done.eq(1)
+                m.d.comb += err_set[protocol.ERR["SIZE"]].eq(1)
+        with m.If(running & (counters["ROIS_DONE"] == regs["NUM_ROIS"])):
+            m.d.sync += [running.eq(0), done.eq(1)]
+        with m.If(soft_reset):
+            m.d.sync += [running.eq(0), done.eq(0), flush.eq(1)]
+
+        # ---------------- AXI read address: register slice (survives soft reset)
+        ar_valid = Signal()
+        m.d.comb += [
+            self.m_axi_arvalid.eq(ar_valid), self.m_axi_arsize.eq(self.beat_bytes_log2),
+            self.m_axi_arburst.eq(0b01), self.m_axi_arid.eq(0),
+            core.ar_ready.eq(~ar_valid & ~soft_reset),
+        ]
+        with m.If(core.ar_valid & core.ar_ready):
+            m.d.sync += [ar_valid.eq(1), self.m_axi_araddr.eq(core.ar_addr), self.m_axi_arlen.eq(core.ar_len)]
+        with m.Elif(self.m_axi_arready):
+            m.d.sync += ar_valid.eq(0)
+        outstanding = Signal(range(self.fifo_depth + 257))
+        ar_fire = ar_valid & self.m_axi_arready
+        r_fire = self.m_axi_rvalid & self.m_axi_rready
+        m.d.sync += outstanding.eq(outstanding + Mux(ar_fire, self.m_axi_arlen + 1, 0) - r_fire)
+        with m.If(flush & ~ar_valid & (outstanding == 0) & ~soft_reset):
+            m.d.sync += flush.eq(0)
+
+        # ---------------- read data --------------------------------------
+        m.d.comb += [
+            core.r_data.eq(self.m_axi_rdata),
+            core.r_valid.eq(self.m_axi_rvalid & ~flush),
+            self.m_axi_rready.eq(flush | core.r_ready),
+        ]
+        with m.If(r_fire & ~flush & (self.m_axi_rresp != 0)):
+            m.d.comb += err_set[protocol.ERR["AXI_READ"]].eq(1)
+
+        # ---------------- descriptors and results ------------------------
+        m.d.comb += [
+            core.d_data.eq(self.s_axis_roi_tdata), core.d_valid.eq(self.s_axis_roi_tvalid),
+            core.d_last.eq(self.s_axis_roi_tlast), self.s_axis_roi_tready.eq(core.d_ready),
+            self.m_axis_out_tdata.eq(core.o_data), self.m_axis_out_tlast.eq(core.o_last),
+            self.m_axis_out_tvalid.eq(core.o_valid), core.o_ready.eq(self.m_axis_out_tready),
+        ]
+        with m.If(core.err_batch):
+            m.d.comb += err_set[protocol.ERR["BATCH"]].eq(1)
+        with m.If(core.err_framing):
+            m.d.comb += err_set[protocol.ERR["FRAMING"]].eq(1)
+
+        # ---------------- performance counters ---------------------------
+        out_fire = self.m_axis_out_tvalid & self.m_axis_out_tready
+        m.d.sync += [
+            counters["BUSY_CYCLES"].eq(counters["BUSY_CYCLES"] + running),
+            counters["BEATS_READ"].eq(counters["BEATS_READ"] + (r_fire & ~flush)),
+            counters["BEATS_WRITTEN"].eq(counters["BEATS_WRITTEN"] + out_fire),
+            counters["IN_STALL_CYCLES"].eq(counters["IN_STALL_CYCLES"] + (running & core.in_stall)),
+            counters["OUT_STALL_CYCLES"].eq(counters["OUT_STALL_CYCLES"]
+                                            + (self.m_axis_out_tvalid & ~self.m_axis_out_tready)),
+            counters["ROIS_DONE"].eq(counters["ROIS_DONE"] + (out_fire & self.m_axis_out_tlast)),
+        ]
+        with m.If(start):  # a fresh run restarts the counters (overrides the increments)
+            for c in counters.values():
+                m.d.sync += c.eq(0)
+        return m

@@ -1,0 +1,354 @@
+"""Separable max pooling of channel tiles: row, vertical and output stages.
+
+Data arrive as *beats*: one pixel ``(h, w)`` of one channel tile, ``lanes``
+channels wide.  A RoI's window is streamed row by row; each element is read
+once and compared as few times as the bins that contain it.
+
+Row stage
+    ``max_pooled`` row accumulators per lane (key, -0.0 flag, flat index).
+    Every beat is compared against all column bins in parallel; bin ``pw``
+    updates iff ``wstart[pw] <= w < wend[pw]`` and ``key > acc`` (strict:
+    the first element in raster order keeps ties).  The accumulators restart
+    from the init key on each row's first beat, so rows stream back to back.
+    At the end of a row the whole vector moves to the *pending* register
+    (double buffer: the next row already streams into the accumulators).
+
+Vertical stage
+    Bin accumulators ``B[bank][ph]`` live in one memory, one ``max_pooled *
+    lanes`` wide entry per ``ph``.  For a pending row ``h`` the ph mask
+    ``hstart[ph] <= h < hend[ph]`` is walked one set bit per cycle: V0 reads
+    ``B[ph]`` (a copy of the row vector travels along, so the pending slot
+    frees on the last ph's V0), V1 compares the whole vector in parallel and
+    writes back.  Read-during-write transparency makes back-to-back rows on
+    the same ``ph`` hazard-free.  An entry is initialised on its first touch
+    in the tile (``touched`` bits) instead of being cleared (no clear pass).
+
+Output stage
+    When a tile's last row is merged its bank is handed over (``full``) and
+    the vertical stage continues in the other bank.  The output stage emits
+    ``PH * PW`` beats (ph-major), presenting the *next* beat's address to the
+    memory each cycle so that a new ``ph`` costs no bubble.  Empty bins give
+    value 0 / argmax -1; a non-empty bin whose accumulator still holds the
+    init key (nothing beat the sentinel) gives the sentinel bits / -1.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import bits_for, ceil_log2
+
+from .dtypes import DType
+from .keys import elem_key, key_to_bits
+
+__all__ = ["Pooler", "row_desc_layout", "edges_layout", "idx_width", "select"]
+
+
+def select(m, items, index, name=None):
+    """``items[index]`` as a case multiplexer.
+
+    Amaranth lowers a variable index into a wide value to a shifter whose
+    every output bit depends on every input bit; a case mux is what the
+    hardware should be (and keeps elaboration linear in the width).
+    """
+    items = list(items)
+    shape = items[0].shape() if hasattr(items[0], "shape") else None
+    out = Signal(shape if shape is not None else len(items[0]), name=name)
+    with m.Switch(index):
+        for i, item in enumerate(items):
+            with m.Case(i):
+                m.d.comb += out.eq(item)
+    return out
+
+
+def idx_width(max_h: int, max_w: int) -> int:
+    """Bits of a flat index ``h * W + w`` (< max_h * max_w)."""
+    return bits_for(max_h * max_w - 1)
+
+
+def edges_layout(max_pooled: int, max_h: int, max_w: int) -> data.StructLayout:
+    """Clipped bin edges of one RoI (one entry of the slot table)."""
+    return data.StructLayout({
+        "hs": data.ArrayLayout(range(max_h + 1), max_pooled),
+        "he": data.ArrayLayout(range(max_h + 1), max_pooled),
+        "ws": data.ArrayLayout(range(max_w + 1), max_pooled),
+        "we": data.ArrayLayout(range(max_w + 1), max_pooled),
+    })
+
+
+def row_desc_layout(slots: int, max_h: int, max_w: int) -> data.StructLayout:
+    """One window row of one tile (or a data-less *skip* tile)."""
+    return data.StructLayout({
+        "slot": range(slots),
+        "h": range(max_h),
+        "w0": range(max_w + 1),
+        "w1": range(max_w + 1),
+        "idx0": bits_for(max_h * max_w),   # h * W + w0, computed by the address generator
+        "last_row": 1,                     # last row of the tile: hand the bank over after it
+        "last_tile": 1,                    # last tile of the RoI: tlast on its last beat
+        "skip": 1,                         # no data (all bins empty / bad RoI): emit zeros
+    })
+
+
+class Pooler(wiring.Component):
+    """Row, vertical and output stages of the engine.
+
+    Parameters
+    ----------
+    dtype : DType
+    lanes : int
+    max_pooled, max_h, max_w : int
+    argmax : bool
+    slots : int
+        Entries of the RoI slot table (``edges`` port).
+
+    Attributes
+    ----------
+    rows : In(stream.Signature(row_desc_layout))
+        Row descriptors, in the order the beats arrive.
+    beats : In(stream.Signature(lanes * width))
+        Feature data, ``w1 - w0`` beats per non-skip row.
+    edges : In(ArrayLayout(edges_layout, slots))
+        Slot table; an entry must stay stable until its RoI's ``slot_done``.
+    ph_count, pw_count : In
+        PH and PW of the run.
+    out : Out(stream.Signature({data, last}))
+        Result beats (format in :mod:`hdl.protocol`).
+    slot_done : Out(1)
+        Pulse: the last result beat of a RoI left the memory; its slot is free.
+    in_stall : Out(1)
+        A data row is ready but its beat is not.
+    """
+
+    def __init__(self, *, dtype: DType, lanes: int, max_pooled: int, max_h: int, max_w: int,
+                 argmax: bool, slots: int):
+        self.dt = dtype
+        self.lanes = lanes
+        self.max_pooled = max_pooled
+        self.max_h = max_h
+        self.max_w = max_w
+        self.argmax = argmax
+        self.slots = slots
+        self.iw = idx_width(max_h, max_w) if argmax else 0
+        self.kw = dtype.key_width
+        self.lw = self.kw + 1 + self.iw                 # lane record: key, -0.0 flag, index
+        self.vw = max_pooled * lanes * self.lw          # one B entry / one row vector
+        self.out_width = lanes * dtype.width + (lanes * 32 if argmax else 0)
+        super().__init__({
+            "rows": In(stream.Signature(row_desc_layout(slots, max_h, max_w))),
+            "beats": In(stream.Signature(lanes * dtype.width)),
+            "edges": In(data.ArrayLayout(edges_layout(max_pooled, max_h, max_w), slots)),
+            "ph_count": In(range(max_pooled + 1)),
+            "pw_count": In(range(max_pooled + 1)),
+            "out": Out(stream.Signature(data.StructLayout({"data": self.out_width, "last": 1}))),
+            "slot_done": Out(1),
+            "in_stall": Out(1),
+        })
+
+    # Lane record helpers --------------------------------------------------
+    def _rec(self, vec, pw, lane):
+        lo = (pw * self.lanes + lane) * self.lw
+        return vec[lo: lo + self.lw]
+
+    def elaborate(self, platform):
+        m = Module()
+        dt, L, P = self.dt, self.lanes, self.max_pooled
+        kw, lw = self.kw, self.lw
+        init_rec = Const(dt.init_key, lw)               # key = init, flag 0, index 0
+        init_vec = Cat(*([init_rec] * (P * L)))
+        pbits = max(ceil_log2(P), 0)
+
+        mem = Memory(shape=unsigned(self.vw), depth=2 << pbits, init=[])
+        m.submodules.bins = mem
+        wp = mem.write_port()
+        rp_v = mem.read_port(transparent_for=(wp,))
+        rp_o = mem.read_port(transparent_for=(wp,))
+
+        def addr(bank, ph):
+            return Cat(ph[:pbits], bank) if pbits else bank
+
+        # ---------------- shared state between the stages -----------------
+        pend_valid = Signal()
+        pend_vec = Signal(self.vw)
+        pend_mask = Signal(P)
+        pend_last_row = Signal()
+        pend_last_tile = Signal()
+        pend_skip = Signal()
+        pend_slot = Signal(range(self.slots))
+        v_free = Signal()          # V0 consumes the pending row's last ph this cycle
+
+        full = Signal(2)           # bank handed to the output stage
+        info_slot = [Signal(range(self.slots), name=f"info_slot{b}") for b in range(2)]
+        info_last = [Signal(name=f"info_last{b}") for b in range(2)]
+        info_skip = [Signal(name=f"info_skip{b}") for b in range(2)]
+        out_clear = Signal(2)
+
+        # ---------------- vertical stage (V0 / V1) ------------------------
+        vbank = Signal()
+        touched = Signal(P)
+        low = Signal(range(max(P, 2)))
+        for i in reversed(range(P)):
+            with m.If(pend_mask[i]):
+                m.d.comb += low.eq(i)
+        remaining = Signal(P)
+        m.d.comb += remaining.eq(pend_mask & ~(Const(1, P) << low))
+        v_go = Signal()
+        m.d.comb += [
+            v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
+            v_free.eq(v_go & (remaining == 0)),
+            rp_v.addr.eq(addr(vbank, low)),
+            rp_v.en.eq(1),
+        ]
+        v1_write = Signal()
+        v1_first = Signal()
+        v1_ph = Signal(range(max(P, 2)))
+        v1_bank = Signal()
+        v1_vec = Signal(self.vw)
+        v1_tile_end = Signal()
+        v1_slot = Signal(range(self.slots))
+        v1_last = Signal()
+        v1_skip = Signal()
+        m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
+        with m.If(v_go):
+            m.d.sync += [pend_mask.eq(remaining), v1_bank.eq(vbank)]
+            with m.If(pend_mask != 0):
+                m.d.sync += [
+                    v1_write.eq(1), v1_ph.eq(low), v1_vec.eq(pend_vec),
+                    v1_first.eq(~touched.bit_select(low, 1)),
+                    touched.eq(touched | (Const(1, P) << low)),
+                ]
+            with m.If(remaining == 0):
+                m.d.sync += pend_valid.eq(0)
+                with m.If(pend_last_row):
+                    # Tile complete after this op: next rows go to the other bank.
+                    m.d.sync += [
+                        v1_tile_end.eq(1), v1_slot.eq(pend_slot), v1_last.eq(pend_last_tile),
+                        v1_skip.eq(pend_skip), vbank.eq(~vbank), touched.eq(0),
+                    ]
+        # V1: merge the row vector into B[ph] (strict >, earlier rows keep ties).
+        acc_vec = Signal(self.vw)
+        m.d.comb += acc_vec.eq(Mux(v1_first, init_vec, rp_v.data))
+        merged = []
+        for pw in range(P):
+            for lane in range(L):
+                a = self._rec(acc_vec, pw, lane)
+                r = self._rec(v1_vec, pw, lane)
+                merged.append(Mux(r[:kw] > a[:kw], r, a))
+        m.d.comb += [
+            wp.addr.eq(addr(v1_bank, v1_ph)),
+            wp.data.eq(Cat(*merged)),
+            wp.en.eq(v1_write),
+        ]
+        for b in range(2):
+            with m.If(v1_tile_end & (v1_bank == b)):
+                m.d.sync += [info_slot[b].eq(v1_slot), info_last[b].eq(v1_last), info_skip[b].eq(v1_skip)]
+        m.d.sync += full.eq((full & ~out_clear) | Mux(v1_tile_end, Const(1, 2) << v1_bank, 0))
+
+        # ---------------- row stage ---------------------------------------
+        rd = self.rows.payload
+        cnt = Signal(range(self.max_w + 1))
+        w = Signal(range(self.max_w + 1))
+        idx = Signal(bits_for(self.max_h * self.max_w))
+        m.d.comb += [w.eq(rd.w0 + cnt), idx.eq(rd.idx0 + cnt)]
+        last_beat = (w + 1) == rd.w1
+        pend_free = ~pend_valid | v_free
+        e_row = select(m, (self.edges[i] for i in range(self.slots)), rd.slot, name="e_row")
+        racc = Signal(self.vw)
+        racc_next = Signal(self.vw)
+        lane_keys = []
+        for lane in range(L):
+            bits = self.beats.payload[lane * dt.width: (lane + 1) * dt.width]
+            key, nz = elem_key(dt, bits)
+            lane_keys.append(Cat(key, nz, idx[: self.iw]))
+        nxt = []
+        for pw in range(P):
+            in_bin = (e_row.ws[pw] <= w) & (w < e_row.we[pw])
+            for lane in range(L):
+                cur = Mux(cnt == 0, init_rec, self._rec(racc, pw, lane))
+                e = lane_keys[lane]
+                nxt.append(Mux(in_bin & (e[:kw] > cur[:kw]), e, cur))
+        m.d.comb += racc_next.eq(Cat(*nxt))
+
+        # ph membership of the row, computed when it enters the pending slot.
+        e_mask = Signal(P)
+        for ph in range(P):
+            m.d.comb += e_mask[ph].eq((e_row.hs[ph] <= rd.h) & (rd.h < e_row.he[ph]) & (ph < self.ph_count))
+
+        def load_pending(vec, mask, skip):
+            m.d.sync += [
+                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask),
+                pend_last_row.eq(rd.last_row), pend_last_tile.eq(rd.last_tile),
+                pend_skip.eq(skip), pend_slot.eq(rd.slot),
+            ]
+
+        with m.If(self.rows.valid & rd.skip):
+            with m.If(pend_free):
+                m.d.comb += self.rows.ready.eq(1)
+                load_pending(pend_vec, 0, 1)
+        with m.Elif(self.rows.valid):
+            m.d.comb += self.in_stall.eq(~self.beats.valid)
+            with m.If(self.beats.valid & (~last_beat | pend_free)):
+                m.d.comb += self.beats.ready.eq(1)
+                m.d.sync += [racc.eq(racc_next), cnt.eq(cnt + 1)]
+                with m.If(last_beat):
+                    m.d.comb += self.rows.ready.eq(1)
+                    m.d.sync += cnt.eq(0)
+                    load_pending(racc_next, e_mask, 0)
+
+        # ---------------- output stage ------------------------------------
+        obank = Signal()
+        oph = Signal(range(max(P, 2)))
+        opw = Signal(range(max(P, 2)))
+        o_valid = Signal()
+        o_data = Signal(self.out_width)
+        o_last = Signal()
+        m.d.comb += [
+            self.out.valid.eq(o_valid),
+            self.out.payload.data.eq(o_data),
+            self.out.payload.last.eq(o_last),
+        ]
+        cur_slot = Mux(obank, info_slot[1], info_slot[0])
+        cur_last = Mux(obank, info_last[1], info_last[0])
+        cur_skip = Mux(obank, info_skip[1], info_skip[0])
+        load = Signal()
+        m.d.comb += load.eq(full.bit_select(obank, 1) & (~o_valid | self.out.ready))
+        last_pw = opw + 1 == self.pw_count
+        last_bin = last_pw & (oph + 1 == self.ph_count)
+        n_bank = Signal()
+        n_ph = Signal.like(oph)
+        n_pw = Signal.like(opw)
+        m.d.comb += [n_bank.eq(obank), n_ph.eq(oph), n_pw.eq(opw)]
+        with m.If(load):
+            with m.If(last_bin):
+                m.d.comb += [n_bank.eq(~obank), n_ph.eq(0), n_pw.eq(0), out_clear.eq(Const(1, 2) << obank)]
+            with m.Elif(last_pw):
+                m.d.comb += [n_ph.eq(oph + 1), n_pw.eq(0)]
+            with m.Else():
+                m.d.comb += n_pw.eq(opw + 1)
+        m.d.sync += [obank.eq(n_bank), oph.eq(n_ph), opw.eq(n_pw)]
+        # The entry for the beat loaded next cycle is read this cycle.
+        m.d.comb += [rp_o.addr.eq(addr(n_bank, n_ph)), rp_o.en.eq(1)]
+
+        e_out = select(m, (self.edges[i] for i in range(self.slots)), cur_slot, name="e_out")
+        row_ne = select(m, (e_out.hs[i] < e_out.he[i] for i in range(P)), oph, name="row_nonempty")
+        col_ne = select(m, (e_out.ws[i] < e_out.we[i] for i in range(P)), opw, name="col_nonempty")
+        nonempty = ~cur_skip & row_ne & col_ne
+        # pw select as a case mux (a variable shifter of the whole entry
+        # would be an O(width^2) barrel shifter in netlist form).
+        group = select(m, (rp_o.data[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), opw, name="group")
+        values, args = [], []
+        for lane in range(L):
+            rec = group[lane * lw: (lane + 1) * lw]
+            key, nz, ix = rec[:kw], rec[kw], rec[kw + 1:]
+            values.append(Mux(nonempty, key_to_bits(dt, key, nz), 0))
+            if self.argmax:
+                won = nonempty & (key != dt.init_key)
+                args.append(Mux(won, ix.as_unsigned(), Const(-1, 32)))
+        with m.If(load):
+            m.d.sync += [o_valid.eq(1), o_data.eq(Cat(*values, *args)), o_last.eq(cur_last & last_bin)]
+            m.d.comb += self.slot_done.eq(cur_last & last_bin)
+        with m.Elif(self.out.ready):
+            m.d.sync += o_valid.eq(0)
+        return m

@@ -1,0 +1,113 @@
+"""Pooler (row, vertical and output stages) against the raster-scan model."""
+
+import numpy as np
+import pytest
+
+from hdl.dtypes import DTYPES
+from hdl.pool import Pooler
+from tests.hdl.models import pool_bin, random_values, values_to_bits
+from tests.hdl.util import simulate
+
+L, P, MH, MW = 4, 7, 12, 12
+
+
+def exact_edges(c1, c2, pooled, limit):
+    extent = max(c2 - c1 + 1, 1)
+    s = [min(max((p * extent) // pooled + c1, 0), limit) for p in range(pooled)]
+    e = [min(max(-((-(p + 1) * extent) // pooled) + c1, 0), limit) for p in range(pooled)]
+    return s, e
+
+
+def window(s, e):
+    ne = [(a, b) for a, b in zip(s, e) if b > a]
+    if not ne:
+        return None
+    return min(a for a, _ in ne), max(b for _, b in ne)
+
+
+@pytest.mark.parametrize("name,seed", [("float16", 0), ("int8", 1), ("float32", 2), ("bfloat16", 3), ("int16", 4)])
+def test_pooler_random_rois(name, seed):
+    dt = DTYPES[name]
+    rng = np.random.default_rng(seed)
+    H, W = int(rng.integers(3, MH + 1)), int(rng.integers(3, MW + 1))
+    PH, PW = int(rng.choice([2, 3, 7])), int(rng.choice([2, 3, 7]))
+    tiles = 2
+    planes = random_values(dt, rng, (tiles, L, H, W))
+    pbits = values_to_bits(dt, planes)
+    rois = []
+    for k in range(4):
+        x1, y1 = int(rng.integers(-3, W)), int(rng.integers(-3, H))
+        x2, y2 = x1 + int(rng.integers(-2, W)), y1 + int(rng.integers(-2, H))
+        if k == 3:
+            x1, x2 = W + 2, W + 5          # fully outside: every bin empty
+        hs, he = exact_edges(y1, y2, PH, H)
+        ws, we = exact_edges(x1, x2, PW, W)
+        rois.append((hs, he, ws, we))
+
+    dut = Pooler(dtype=dt, lanes=L, max_pooled=P, max_h=MH, max_w=MW, argmax=True, slots=4)
+    rows, beats, expect = [], [], []
+    for k, (hs, he, ws, we) in enumerate(rois):
+        hw, ww = window(hs, he), window(ws, we)
+        for t in range(tiles):
+            last_tile = t == tiles - 1
+            if hw is None or ww is None:
+                rows.append(dict(slot=k, h=0, w0=0, w1=0, idx0=0, last_row=1, last_tile=last_tile, skip=1))
+            else:
+                for h in range(*hw):
+                    rows.append(dict(slot=k, h=h, w0=ww[0], w1=ww[1], idx0=h * W + ww[0],
+                                     last_row=h == hw[1] - 1, last_tile=last_tile, skip=0))
+                    for w in range(*ww):
+                        beats.append(sum(int(pbits[t, lane, h, w]) << (lane * dt.width) for lane in range(L)))
+            for ph in range(PH):
+                for pw in range(PW):
+                    vals, args = [], []
+                    for lane in range(L):
+                        v, a = pool_bin(dt, planes[t, lane], hs[ph], he[ph], ws[pw], we[pw])
+                        vals.append(v)
+                        args.append(a)
+                    expect.append((vals, args, last_tile and ph == PH - 1 and pw == PW - 1))
+
+    got = []
+
+    async def tb(ctx):
+        ctx.set(dut.ph_count, PH)
+        ctx.set(dut.pw_count, PW)
+        for k, (hs, he, ws, we) in enumerate(rois):
+            for p in range(PH):
+                ctx.set(dut.edges[k].hs[p], hs[p])
+                ctx.set(dut.edges[k].he[p], he[p])
+            for p in range(PW):
+                ctx.set(dut.edges[k].ws[p], ws[p])
+                ctx.set(dut.edges[k].we[p], we[p])
+        ri = bi = 0
+        cycles = 0
+        while len(got) < len(expect):
+            cycles += 1
+            assert cycles < 20000, (ri, len(rows), bi, len(beats), len(got), len(expect))
+            rv = ri < len(rows) and rng.random() < 0.9
+            bv = bi < len(beats) and rng.random() < 0.8
+            ctx.set(dut.rows.valid, rv)
+            if rv:
+                for f, v in rows[ri].items():
+                    ctx.set(getattr(dut.rows.payload, f), int(v))
+            ctx.set(dut.beats.valid, bv)
+            if bv:
+                ctx.set(dut.beats.payload, beats[bi])
+            ctx.set(dut.out.ready, rng.random() < 0.85)
+            _, _, rr, br, ov, ordy, od, ol = await ctx.tick().sample(
+                dut.rows.ready, dut.beats.ready, dut.out.valid, dut.out.ready,
+                dut.out.payload.data, dut.out.payload.last)
+            ri += bool(rv and rr)
+            bi += bool(bv and br)
+            if ov and ordy:
+                vals = [(od >> (lane * dt.width)) & dt.mask for lane in range(L)]
+                args = []
+                for lane in range(L):
+                    a = (od >> (L * dt.width + 32 * lane)) & 0xFFFFFFFF
+                    args.append(a - (1 << 32) if a >> 31 else a)
+                got.append((vals, args, bool(ol)))
+        assert bi == len(beats) and ri == len(rows)
+
+    simulate(dut, tb)
+    for i, (g, e) in enumerate(zip(got, expect)):
+        assert g == e, f"beat {i}: got {g}, expected {e}"
