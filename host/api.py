@@ -66,12 +66,16 @@ class Backend:
     probe : callable
         ``probe() -> (available, reason)``.
     description : str
+    max_outputs : int, optional
+        Largest problem (``K * C * PH * PW`` outputs) worth giving this
+        backend in a cross-check; slow simulators set it.
     """
 
     name: str
     run: Callable
     probe: Callable
     description: str = ""
+    max_outputs: int | None = None
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -151,6 +155,49 @@ def _always():
     return True, "always available"
 
 
+def _rtl_backend(simulator: str):
+    """``run``/``probe`` of the engine in a simulator (:mod:`sim`).
+
+    The engine configuration is chosen from the problem: the gateware's
+    default build (:class:`hdl.engine.RoIPoolEngine` defaults) with the
+    features' element type, and any size limit the problem exceeds raised
+    to fit (:func:`sim.engine.fit_params`); ``engine={...}`` and ``lanes=``
+    options override it.  Each configuration is built once and cached.
+    Options: ``engine``, ``lanes``, ``traffic`` / ``read_latency`` (see
+    :mod:`sim.traffic`), ``waves``.
+    """
+
+    def run_(problem, *, engine=None, lanes=None, traffic=None, read_latency=None, waves=False):
+        from sim.api import make_transport
+        from sim.engine import engine_params, fit_params
+        from sim.traffic import DEFAULT_READ_LATENCY, Traffic
+
+        from .driver import EngineConfig, run_engine
+
+        given = dict(engine or {})
+        dtype = golden.dtype_name(problem.features.dtype)
+        try:
+            params = engine_params(given, lanes=lanes, dtype=dtype)
+        except ValueError as exc:
+            raise BackendUnavailable(f"the engine cannot be built for {dtype} features: {exc}") from exc
+        params, notes = fit_params(params, problem, set(given) | ({"lanes"} if lanes else set()))
+        if traffic is None:
+            traffic = Traffic(latency=read_latency or DEFAULT_READ_LATENCY)
+        transport = make_transport(simulator, params, traffic, waves=waves)
+        t0 = time.perf_counter()
+        build_s = transport.build() if hasattr(transport, "build") else 0.0
+        out, argmax, stats = run_engine(problem, EngineConfig.from_params(params), transport)
+        stats.update(engine=params, engine_notes=notes, build_s=build_s,
+                     host_ms={"build": build_s * 1e3, "simulate": (time.perf_counter() - t0 - build_s) * 1e3})
+        return out, argmax, stats
+
+    def probe():
+        from sim.api import simulator_available
+        return simulator_available(simulator)
+
+    return run_, probe
+
+
 def _cuda_run(problem, **options):
     from . import cuda
 
@@ -166,3 +213,8 @@ def _cuda_probe():
 register(Backend("golden", _golden_run, _always, "golden model, compiled fast path (the oracle)"))
 register(Backend("reference", _reference_run, _always, "golden model, loop-by-loop specification (slow)"))
 register(Backend("cuda", _cuda_run, _cuda_probe, "CuPy kernel (host/kernels/roi_pool.cu)"))
+register(Backend("verilator", *_rtl_backend("verilator"), "the engine's Verilog in the C++ Verilator harness"))
+register(Backend("icarus", *_rtl_backend("icarus"), "the engine's Verilog in Icarus, cocotbext-axi testbench",
+                 max_outputs=60_000))
+register(Backend("pysim", *_rtl_backend("pysim"), "the engine in Amaranth's simulator (slow: small problems)",
+                 max_outputs=2_000))

@@ -83,6 +83,12 @@ def crosscheck(backends=None, quick=False, dtypes=("float32", "int16"), out=sys.
                 continue
             if name == "reference" and case.features.shape[1] * len(case.rois) > 4096:
                 continue  # the loop-by-loop specification is too slow for full workloads
+            outputs = len(case.rois) * case.features.shape[1] * case.output_size[0] * case.output_size[1]
+            limit = BACKENDS[name].max_outputs
+            if limit is not None and outputs > limit:
+                print(f"{name:<11}{case.name:<34}{'skipped':>10}{'':>12}  {outputs:,} outputs: too slow "
+                      f"a simulator for this size (limit {limit:,})", file=out)
+                continue
             t0 = time.perf_counter()
             try:
                 r = run(case.features, case.rois, case.output_size, case.spatial_scale, backend=name,

