@@ -16,6 +16,7 @@ DTYPE      ?= int16
 WORKLOAD   ?= fast-rcnn-vgg16
 SIM        ?= verilator
 WAVES      ?= 0
+QUICK      ?= 0
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -26,7 +27,8 @@ help: ## list the targets
 	@echo
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-12s %s\n", $$1, $$2}'
 	@echo
-	@echo "Variables: LANES=$(LANES) DTYPE=$(DTYPE) WORKLOAD=$(WORKLOAD) SIM=$(SIM) WAVES=$(WAVES)"
+	@echo "Variables: LANES=$(LANES) DTYPE=$(DTYPE) WORKLOAD=$(WORKLOAD) SIM=$(SIM) WAVES=$(WAVES) QUICK=$(QUICK)"
+	@echo "           SIM=verilator|cocotb-verilator|icarus|pysim; WAVES=1 writes a waveform under build/sim/waves"
 	@echo "           EXTRAS=torch,gpu installs the optional torchvision oracle / CuPy path"
 
 $(STAMP): pyproject.toml
@@ -37,8 +39,8 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create or update .venv from pyproject.toml
 
-sim: $(STAMP) ## run WORKLOAD through the model and check it bit for bit
-	$(PY) -m golden $(WORKLOAD) --dtype $(DTYPE) --check
+sim: $(STAMP) ## simulate WORKLOAD on the engine's Verilog (SIM=), check it bit for bit, print cycles
+	$(PY) -m sim $(WORKLOAD) --dtype $(DTYPE) --lanes $(LANES) --sim $(SIM) --waves $(WAVES)
 
 test: $(STAMP) icarus ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -49,8 +51,8 @@ verilog: $(STAMP) ## generate build/roipool_engine.v and its JSON (LANES=, DTYPE
 lint: verilog ## verilator --lint-only -Wall on the generated Verilog
 	$(PY) -m hdl.lint $(BUILD)/roipool_engine.v
 
-report: $(STAMP) ## build reports/out/ (FPGA figures, cycles vs GPU vs CPU, plots)
-	$(PY) -m reports
+report: $(STAMP) ## build reports/out/ (FPGA figures, cycles vs GPU vs CPU, plots); QUICK=1 for CI
+	$(PY) -m reports $(if $(filter 1,$(QUICK)),--quick)
 
 crosscheck: $(STAMP) ## run every available backend against the golden model
 	$(PY) -m host crosscheck

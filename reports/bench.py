@@ -12,25 +12,32 @@ golden
     ``torch`` extra is installed, torchvision's CPU ``roi_pool`` with one
     thread, on ``fast-rcnn-vgg16`` and ``faster-rcnn-r50-c4``; plus the
     peak resident memory of a process running ``fpn-p2``.
+simulation
+    Engine clock cycles simulated per second by each simulator: the
+    Verilator harness on the whole ``fast-rcnn-vgg16`` (int16), the cocotb
+    bench on Verilator and on Icarus and Amaranth's pysim on a scaled copy
+    (its first RoIs on one channel tile: they are 100 to 1000 times slower);
+    and the RTL's cycles against the bandwidth bound on ``fast-rcnn-vgg16``
+    and ``faster-rcnn-r50-c4`` where the default build can hold them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 import golden
 from golden.workloads import make_workload
+
+from .provenance import git_state, machine, utc_now
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
@@ -45,20 +52,13 @@ def _median_ms(fn, runs: int) -> float:
 
 
 def provenance() -> dict:
-    """Where and when a figure was measured."""
-    try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
+    """Where and when a figure was measured (commit flagged when the tree is dirty)."""
     return {
-        "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores)",
+        "machine": machine(),
         "python": platform.python_version(),
         "numpy": np.__version__,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "commit": commit,
+        "date": utc_now(),
+        "commit": git_state()["commit_text"],
     }
 
 
@@ -133,13 +133,84 @@ def _print_golden(res: dict) -> None:
     print(f"fpn-p2 peak resident memory of the whole process: {res['fpn-p2_peak_rss_mb']:.0f} MB")
 
 
+#: Scaled copy of fast-rcnn-vgg16 for the slow simulators: this many RoIs, one channel tile.
+SCALED_ROIS = 24
+
+
+def _sim_row(r, what: str) -> dict:
+    return {"workload": what, "cycles": r.cycles, "bound": r.bound, "cycles_per_bound": r.efficiency,
+            "cycles_per_s": r.cycles_per_s, "simulated_cycles": r.stats.get("sim_cycles"),
+            "sim_wall_s": r.stats.get("sim_wall_s"), "wall_s": r.wall_s, "build_s": r.build_s,
+            "bit_exact": r.bit_exact, "engine": r.config["engine"], "notes": r.config["notes"]}
+
+
+def bench_simulation(dtype: str = "int16") -> dict:
+    """Simulation speed of every simulator and the RTL's cycles against the bound."""
+    from hdl.job import EngineConfig
+    from sim import simulate, simulate_workload, simulator_available
+    from sim.engine import engine_params
+
+    speed, efficiency = {}, {}
+    ok, why = simulator_available("verilator")
+    if ok:
+        r = simulate_workload("fast-rcnn-vgg16", dtype=dtype, simulator="verilator")
+        speed["verilator"] = _sim_row(r, "fast-rcnn-vgg16 (whole)")
+    else:
+        speed["verilator"] = {"skipped": why}
+    default = EngineConfig.from_params(engine_params(dtype=dtype))
+    for name in ("fast-rcnn-vgg16", "faster-rcnn-r50-c4"):
+        w = make_workload(name, dtype=dtype)
+        fits, reason = default.supports(golden.validate(*w.call_args()))
+        if not ok:
+            efficiency[name] = {"skipped": f"Verilator unusable: {why}"}
+        elif not fits:
+            efficiency[name] = {"skipped": f"the default build cannot run it: {reason}"}
+        elif name == "fast-rcnn-vgg16":
+            efficiency[name] = speed["verilator"]
+        else:
+            efficiency[name] = _sim_row(simulate_workload(name, dtype=dtype, simulator="verilator"), name)
+    w = make_workload("fast-rcnn-vgg16", dtype=dtype).scaled(default.lanes)
+    what = f"fast-rcnn-vgg16 copy: first {SCALED_ROIS} RoIs, C={default.lanes}"
+    for simulator in ("cocotb-verilator", "icarus", "pysim"):
+        usable, reason = simulator_available(simulator)
+        if not usable:
+            speed[simulator] = {"skipped": reason}
+            continue
+        r = simulate(w.features, w.rois[:SCALED_ROIS], w.output_size, w.spatial_scale, simulator=simulator)
+        speed[simulator] = _sim_row(r, what)
+    return {"dtype": dtype, "speed": speed, "efficiency": efficiency}
+
+
+def _print_simulation(res: dict) -> None:
+    print(f"\n== simulation: engine clock cycles per second ({res['dtype']}, default engine build) ==")
+    print(f"{'simulator':<18}{'workload':<46}{'cycles':>11}{'cycles/s':>12}{'bit-exact':>11}")
+    for sim, row in res["speed"].items():
+        if "skipped" in row:
+            print(f"{sim:<18}not run: {row['skipped']}")
+            continue
+        print(f"{sim:<18}{row['workload']:<46}{row['cycles']:>11,}{row['cycles_per_s']:>12,.0f}"
+              f"{'yes' if row['bit_exact'] else 'NO':>11}")
+    print("(cycles/s over the simulation itself, not the build or the simulator's start-up)")
+    print(f"\n== RTL cycles against the bandwidth bound ({res['dtype']}, default engine build) ==")
+    print(f"{'workload':<22}{'cycles':>12}{'bound':>12}{'cycles/bound':>14}")
+    for name, row in res["efficiency"].items():
+        if "skipped" in row:
+            print(f"{name:<22}not run: {row['skipped']}")
+        else:
+            print(f"{name:<22}{row['cycles']:>12,}{row['bound']:>12,}{row['cycles_per_bound']:>14.3f}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reports.bench", description="speed figures, side by side")
     ap.add_argument("--runs", type=int, default=5, help="runs per median")
+    ap.add_argument("--no-sim", action="store_true", help="skip the simulation section")
     ap.add_argument("--out", type=Path, default=OUT_DIR / "bench.json")
     args = ap.parse_args(argv)
     report = {"provenance": provenance(), "golden": bench_golden(args.runs)}
     _print_golden(report["golden"])
+    if not args.no_sim:
+        report["simulation"] = bench_simulation()
+        _print_simulation(report["simulation"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {args.out}")

@@ -1,0 +1,267 @@
+"""``make report``: the report builds in QUICK mode, every figure carries its
+provenance, a missing GPU file reads "not measured", the plots are PNGs.
+
+The report fixture runs the real flow on one tiny configuration (the first of
+the QUICK set: Yosys + nextpnr, about a minute cold, then cached under
+build/fpga) and the ``small`` workload, whose RTL is simulated with Amaranth's
+simulator (about 20 s cold, cached; no C++ build needed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import numbers
+
+import numpy as np
+import pytest
+
+from reports import comparison, plots, sweep
+from reports.__main__ import PLOT_FILES, build_report, quick_options
+from reports.provenance import KINDS, REQUIRED_KEYS
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+#: Keys whose numeric value is a figure of the report.
+FIGURE_KEYS = {"ms", "cycles", "time_ms", "rois_per_s", "fmax_mhz", "fmax_mhz_median", "lut4", "ff",
+               "bram_dp16kd", "dsp_mult18", "lutram_ramw"}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report-out")
+    data = tmp_path_factory.mktemp("report-data")   # empty: no gpu-*.json, no fpga-default.json
+    opts = quick_options(lanes=sweep.QUICK_LANES[:1], workloads=("small",), simulator="pysim",
+                         cpu_runs=1, out_dir=out, data_dir=data, progress=False)
+    report = build_report(opts)
+    return report, out, opts
+
+
+def test_report_files_and_sections(built):
+    report, out, _ = built
+    for name in ("report.md", "report.html", "report.json", "readme-excerpt.md", *PLOT_FILES.values()):
+        assert (out / name).is_file(), name
+    on_disk = json.loads((out / "report.json").read_text())
+    for key in ("schema", "mode", "run", "settings", "fpga", "workloads", "plots", "timing", "gpu_files"):
+        assert key in on_disk, key
+    assert on_disk["mode"] == "quick"
+    (row,) = on_disk["fpga"]["configs"]
+    assert row["lanes"] == sweep.QUICK_LANES[0] and row["status"] == "ok"
+    assert row["lut4"] > 0 and row["ff"] > 0 and 1 < row["fmax_mhz_median"] < 1000
+    assert row["fmax_mhz_per_seed"] == [row["fmax_mhz_median"]]
+    (w,) = on_disk["workloads"]
+    assert w["workload"] == "small" and w["num_rois"] == 32
+    rtl = w["cycles"]["rtl"]
+    assert rtl["status"] == "ok" and rtl["bit_exact"] is True
+    assert w["cycles"]["source"] == "RTL" and w["cycles"]["cycles"] == rtl["cycles"]
+    # Within a few percent of the bandwidth bound (the engine overlaps one RoI's
+    # reads with another's writes, so it may even beat the per-RoI sum).
+    assert 0.8 < rtl["cycles"] / w["bound"]["cycles"] < 1.5
+    assert "Amaranth simulator" in rtl["provenance"]["where"]
+    model = w["cycles"]["model"]
+    if model["status"] == "ok":      # sim.cycle_model present: a figure per RoI beside the RTL's total
+        assert model["cycles"] > 0 and len(model["per_roi"]) == w["num_rois"]
+    else:
+        assert model["status"] == "unavailable" and "cycle_model" in model["reason"]
+    assert w["cpu"]["golden"]["status"] == "ok" and w["cpu"]["golden"]["ms"] > 0
+    md = (out / "report.md").read_text()
+    for heading in ("## Size and speed on an ECP5", "## Standard workloads on the engine",
+                    "## Engine vs GPU vs CPU", "## Provenance"):
+        assert heading in md
+    assert row["label"] in md and "<table>" in (out / "report.html").read_text()
+
+
+def _walk(obj, inherited, path, problems):
+    """Every numeric figure must sit in a dict with a provenance record, or below one."""
+    if isinstance(obj, dict):
+        prov = obj.get("provenance") if isinstance(obj.get("provenance"), dict) else inherited
+        for k, v in obj.items():
+            if k in FIGURE_KEYS and isinstance(v, numbers.Number) and not isinstance(v, bool):
+                if prov is None:
+                    problems.append(f"{path}.{k} has no provenance")
+                else:
+                    missing = [r for r in REQUIRED_KEYS if r not in prov]
+                    if missing or prov["kind"] not in KINDS:
+                        problems.append(f"{path}.{k}: bad provenance {prov}")
+            elif k not in ("provenance", "settings"):
+                _walk(v, prov, f"{path}.{k}", problems)
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _walk(v, inherited, f"{path}[{i}]", problems)
+
+
+def test_every_figure_carries_provenance(built):
+    report, _, _ = built
+    problems = []
+    _walk(report, None, "report", problems)
+    assert not problems, problems[:5]
+    # The top-level run record must not stand in for the figures' own records.
+    row = report["fpga"]["configs"][0]
+    assert row["provenance"]["kind"] == "measured" and "nextpnr" in row["provenance"]["where"]
+    assert row["provenance"]["verilog_sha256"] and row["provenance"]["hdl_sha256"]
+    w = report["workloads"][0]
+    assert w["cpu"]["golden"]["provenance"]["kind"] == "measured"
+    assert w["bound"]["provenance"]["kind"] == "derived"
+    for pe in report["plots"]:
+        assert pe["provenance"], pe["file"]
+
+
+def test_missing_gpu_file_is_not_measured_never_a_number(built):
+    report, out, _ = built
+    for w in report["workloads"]:
+        (g,) = w["gpu"]
+        assert g["device"] is None
+        for which in ("ours", "torchvision"):
+            assert g[which]["status"] == comparison.NOT_MEASURED
+            assert "ms" not in g[which]
+        assert not [k for k in w["speedup"] if k.startswith("gpu")]
+    md = (out / "report.md").read_text()
+    table = md[md.index("## Engine vs GPU vs CPU"):md.index("## Provenance")]
+    row = next(line for line in table.splitlines() if line.startswith("| small"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[2] == comparison.NOT_MEASURED and cells[3] == comparison.NOT_MEASURED
+
+
+def test_plots_are_valid_pngs(built):
+    import matplotlib.image
+
+    _, out, _ = built
+    for name in PLOT_FILES.values():
+        data = (out / name).read_bytes()
+        assert data[:8] == PNG_MAGIC, name
+        img = matplotlib.image.imread(out / name)
+        assert img.shape[0] > 300 and img.shape[1] > 600, (name, img.shape)
+        assert float(np.asarray(img).std()) > 0.01, f"{name} is blank"
+
+
+def test_second_run_is_served_from_the_caches(built, tmp_path):
+    _, _, opts = built
+    again = build_report(dataclasses.replace(opts, out_dir=tmp_path))
+    assert all(r["cached"] for r in again["fpga"]["configs"])
+    assert again["workloads"][0]["cpu"]["golden"]["cached"]
+    assert again["workloads"][0]["cycles"]["rtl"]["cached"]
+
+
+# --------------------------------------------------------------------------
+# pieces, without tools
+# --------------------------------------------------------------------------
+
+def _gpu_file(tmp_path, *, bit_exact=True):
+    """A host.gpu_bench report with one workload, in its schema."""
+    doc = {
+        "date_utc": "2026-11-20T12:00:00+00:00", "git_commit": "f" * 40, "git_dirty": False,
+        "device": {"name": "NVIDIA Test GPU", "compute_capability": "9.0", "driver_version": 12040,
+                   "runtime_version": 12040, "cupy_version": "13.3.0"},
+        "torchvision": "torch 2.14.1", "method": {"timer": "CUDA events around the kernel launch alone"},
+        "results": [
+            {"workload": "small", "dtype": "int16",
+             "ours": {"tiled": {"median_ms": 0.012, "runs": 50, "bit_exact": bit_exact},
+                      "simple": {"median_ms": 0.020, "runs": 50, "bit_exact": True}},
+             "torchvision": {"skipped": "dtype not supported by torchvision"}},
+            {"workload": "small", "dtype": "float32",
+             "ours": {"tiled": {"median_ms": 0.011, "runs": 50, "bit_exact": True}},
+             "torchvision": {"median_ms": 0.031, "runs": 50, "bit_exact": True}},
+        ],
+    }
+    (tmp_path / "gpu-nvidia-test-gpu.json").write_text(json.dumps(doc))
+    return doc
+
+
+def test_gpu_figures_come_from_the_file_with_device_and_provenance(tmp_path):
+    doc = _gpu_file(tmp_path)
+    (tmp_path / "gpu-broken.json").write_text("{not json")
+    files = comparison.read_gpu_files(tmp_path)
+    assert [f.get("device") for f in files] == [None, "NVIDIA Test GPU"]   # the broken one is listed, unused
+    (e,) = comparison.gpu_times("small", "int16", files)
+    assert e["device"] == "NVIDIA Test GPU"
+    assert e["ours"] == {"status": "ok", "dtype": "int16", "ms": 0.012, "kernel": "tiled", "runs": 50,
+                         "bit_exact": True}
+    assert e["torchvision"]["ms"] == 0.031 and e["torchvision"]["dtype"] == "float32"
+    p = e["provenance"]
+    assert p["kind"] == "measured" and p["commit"] == doc["git_commit"] and p["when"] == doc["date_utc"]
+    assert "NVIDIA Test GPU" in p["where"]
+    assert comparison.gpu_times("fpn-p2", "int16", files)[0]["ours"]["status"] == comparison.NOT_MEASURED
+
+
+def test_a_gpu_result_that_is_not_bit_exact_is_not_used(tmp_path):
+    _gpu_file(tmp_path, bit_exact=False)
+    (e,) = comparison.gpu_times("small", "int16", comparison.read_gpu_files(tmp_path))
+    assert e["ours"]["kernel"] == "simple" and e["ours"]["ms"] == 0.020
+
+
+def test_rtl_row_is_labelled_and_keeps_the_model_beside_it(monkeypatch):
+    rtl = {"status": "ok", "cycles": 5400, "bound": 5248, "counters": {}, "per_roi": None, "wall_s": 1.0,
+           "provenance": {"kind": "measured", "where": "stand-in", "when": "2026-01-01", "commit": None,
+                          "dirty": None, "commit_text": "x"}}
+    monkeypatch.setattr(comparison, "rtl_cycles", lambda *a, **k: rtl)
+    got = comparison.engine_cycles("small", "int16", 8, 5248, rtl_max_cycles=1e5)
+    assert got["source"] == "RTL" and got["cycles"] == 5400 and got["provenance"] is rtl["provenance"]
+    assert "status" in got["model"]          # the model's entry is kept whatever its status
+    over = comparison.engine_cycles("small", "int16", 8, 5248, rtl_max_cycles=5000)
+    assert over["rtl"]["status"] == "not simulated" and over["source"] in ("model", None)
+
+
+def test_an_rtl_run_that_is_not_bit_exact_gives_no_cycles(monkeypatch):
+    import types
+
+    import sim
+
+    wrong = types.SimpleNamespace(cycles=5000, bound=5248, bit_exact=False, counters={}, wall_s=1.0, build_s=0.0,
+                                  cycles_per_s=1e5, config={"engine": {}, "notes": [], "traffic": {}})
+    monkeypatch.setattr(sim, "simulate_workload", lambda *a, **k: wrong)
+    monkeypatch.setattr(comparison, "cached", lambda kind, key, compute, refresh=False: (compute(), False))
+    r = comparison.rtl_cycles("small", "int16", 8)
+    assert r["status"] == "failed" and "differs" in r["reason"] and "cycles" not in r
+
+
+def test_fmax_comes_only_from_a_build_that_holds_the_workload(tmp_path):
+    shape = comparison.geometry("fast-rcnn-vgg16", "int16", 8)["problem"]   # C=512, 38x50, 7x7
+    prov = {"kind": "measured"}
+    small = {"status": "ok", "fmax_mhz_median": 90.0, "lanes": 8, "dtype": "int16", "label": "small", "lut4": 10,
+             "engine": sweep.engine_kwargs(8, "int16", {"max_c": 16}), "provenance": prov}
+    assert comparison.fmax_for(shape, 8, "int16", [small], None)["fmax_mhz"] is None
+    default = {**small, "label": "default", "fmax_mhz_median": 80.0, "lut4": 99,
+               "engine": sweep.engine_kwargs(8, "int16")}
+    assert comparison.fmax_for(shape, 8, "int16", [small, default], None)["fmax_mhz"] == 80.0
+    assert comparison.fmax_for(shape, 4, "int16", [small, default], None)["fmax_mhz"] is None
+    # The committed record stands in, flagged stale when hdl/ changed since.
+    rec = sweep.default_record({**default, "fmax_mhz_per_seed": [80.0], "fmax_mhz_min": 80.0,
+                                "fmax_mhz_max": 80.0, "seeds": [1], "reason": None,
+                                **{k: 1 for k in ("lut4_carry", "ff", "bram_dp16kd", "dsp_mult18", "dsp_alu54",
+                                                  "lutram_ramw", "comb")}, "utilisation": {},
+                                "provenance": {"hdl_sha256": "0" * 64, "verilog_sha256": "1" * 64}},
+                               sweep.FpgaSettings())
+    (tmp_path / "fpga-default.json").write_text(json.dumps(rec))
+    got = comparison.fmax_for(shape, 8, "int16", [], sweep.read_default_record(tmp_path / "fpga-default.json"))
+    assert got["fmax_mhz"] == 80.0 and got["stale"] is True
+
+
+# Condensed from nextpnr-0.11.1 (yowasp) placing 40 MULT18X18D on the 12k part.
+NO_FIT = """nextpnr-ecp5 failed (exit status 125): ERROR: Unable to place cell 'p[2]_MULT18X18D_P0', \
+no BELs remaining to implement cell type 'MULT18X18D'
+in build/fpga/dsp-a7cfe26ad7acb168
+last lines of nextpnr.log:
+Info: 	          MULT18X18D:      40/     28   142%
+ERROR: Unable to place cell 'p[2]_MULT18X18D_P0', no BELs remaining to implement cell type 'MULT18X18D'
+"""
+
+
+def test_failures_are_classified():
+    assert sweep.classify_failure(NO_FIT)[0] == "does not fit"
+    assert "MULT18X18D" in sweep.classify_failure(NO_FIT)[1]
+    assert sweep.classify_failure("nextpnr-ecp5 failed (exit status 1): ERROR: Failed to route arc 3 of net 'x'")[0] \
+        == "routing failed"
+    assert sweep.classify_failure("yosys failed (exit status 1): d.v:2: ERROR: syntax error")[0] == "synthesis failed"
+    assert sweep.classify_failure("nextpnr-ecp5 failed (exit status 137)")[0] == "tool failure"
+
+
+def test_a_combination_the_engine_rejects_is_reported_with_its_reason(tmp_path):
+    row = sweep.synthesize_config(sweep.engine_kwargs(64, "float32"), sweep.FpgaSettings(build_dir=tmp_path))
+    assert row["status"] == "rejected" and "1024" in row["reason"]
+    assert row["lut4"] is None and row["fmax_mhz_median"] is None
+    assert not any(tmp_path.iterdir())       # no tool ran
+
+
+def test_pareto_front():
+    pts = [(100, 1.0), (200, 3.0), (150, 0.5), (300, 2.0), (400, 5.0)]
+    assert plots.pareto_front(pts) == [0, 1, 4]
