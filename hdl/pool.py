@@ -246,7 +246,12 @@ class Pooler(wiring.Component):
                 m.d.sync += [info_slot[b].eq(v1_slot), info_last[b].eq(v1_last), info_skip[b].eq(v1_skip)]
         m.d.sync += full.eq((full & ~out_clear) | Mux(v1_tile_end, Const(1, 2) << v1_bank, 0))
 
-        # ---------------- row stage ---------------------------------------
+        # ---------------- tag stage (T) -----------------------------------
+        # One register stage in front of the row stage: it pops the FIFOs,
+        # turns each beat into lane records (key, -0.0 flag, index) and
+        # registers them with the beat's column-bin membership mask, so the
+        # row stage's accumulate loop is only compare + select.  Its ready is
+        # pass-through (``~t_valid | r_take``): no bubble, one cycle latency.
         rd = self.rows.payload
         cnt = Signal(range(self.max_w + 1))
         w = Signal(range(self.max_w + 1))
@@ -255,47 +260,85 @@ class Pooler(wiring.Component):
         last_beat = (w + 1) == rd.w1
         pend_free = ~pend_valid | v_free
         e_row = select(m, (self.edges[i] for i in range(self.slots)), rd.slot, name="e_row")
-        racc = Signal(self.vw)
-        racc_next = Signal(self.vw)
         lane_keys = []
         for lane in range(L):
             bits = self.beats.payload[lane * dt.width: (lane + 1) * dt.width]
             key, nz = elem_key(dt, bits)
             lane_keys.append(Cat(key, nz, idx[: self.iw]))
-        nxt = []
+        w_mask = Signal(P)
         for pw in range(P):
-            in_bin = (e_row.ws[pw] <= w) & (w < e_row.we[pw])
-            for lane in range(L):
-                cur = Mux(cnt == 0, init_rec, self._rec(racc, pw, lane))
-                e = lane_keys[lane]
-                nxt.append(Mux(in_bin & (e[:kw] > cur[:kw]), e, cur))
-        m.d.comb += racc_next.eq(Cat(*nxt))
-
-        # ph membership of the row, computed when it enters the pending slot.
+            m.d.comb += w_mask[pw].eq((e_row.ws[pw] <= w) & (w < e_row.we[pw]))
+        # ph membership of the row (used when it enters the pending slot).
         e_mask = Signal(P)
         for ph in range(P):
             m.d.comb += e_mask[ph].eq((e_row.hs[ph] <= rd.h) & (rd.h < e_row.he[ph]) & (ph < self.ph_count))
 
-        def load_pending(vec, mask, skip):
+        t_valid = Signal()
+        t_skip = Signal()
+        t_recs = Signal(L * lw)
+        t_wmask = Signal(P)
+        t_first = Signal()
+        t_last = Signal()
+        t_hmask = Signal(P)
+        t_last_row = Signal()
+        t_last_tile = Signal()
+        t_slot = Signal(range(self.slots))
+        r_take = Signal()
+        t_ready = Signal()
+        m.d.comb += t_ready.eq(~t_valid | r_take)
+        t_load = Signal()
+        m.d.sync += t_valid.eq(t_load | (t_valid & ~r_take))
+
+        def load_tag(skip, last):
+            m.d.comb += t_load.eq(1)
             m.d.sync += [
-                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask),
-                pend_last_row.eq(rd.last_row), pend_last_tile.eq(rd.last_tile),
-                pend_skip.eq(skip), pend_slot.eq(rd.slot),
+                t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(w_mask),
+                t_first.eq(cnt == 0), t_last.eq(last), t_hmask.eq(e_mask),
+                t_last_row.eq(rd.last_row), t_last_tile.eq(rd.last_tile), t_slot.eq(rd.slot),
             ]
 
         with m.If(self.rows.valid & rd.skip):
-            with m.If(pend_free):
+            with m.If(t_ready):
                 m.d.comb += self.rows.ready.eq(1)
-                load_pending(pend_vec, 0, 1)
+                load_tag(1, 1)
         with m.Elif(self.rows.valid):
             m.d.comb += self.in_stall.eq(~self.beats.valid)
-            with m.If(self.beats.valid & (~last_beat | pend_free)):
+            with m.If(self.beats.valid & t_ready):
                 m.d.comb += self.beats.ready.eq(1)
-                m.d.sync += [racc.eq(racc_next), cnt.eq(cnt + 1)]
+                m.d.sync += cnt.eq(cnt + 1)
+                load_tag(0, last_beat)
                 with m.If(last_beat):
                     m.d.comb += self.rows.ready.eq(1)
                     m.d.sync += cnt.eq(0)
-                    load_pending(racc_next, e_mask, 0)
+
+        # ---------------- row stage (R) -----------------------------------
+        racc = Signal(self.vw)
+        racc_next = Signal(self.vw)
+        nxt = []
+        for pw in range(P):
+            for lane in range(L):
+                cur = Mux(t_first, init_rec, self._rec(racc, pw, lane))
+                e = t_recs[lane * lw: (lane + 1) * lw]
+                nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
+        m.d.comb += racc_next.eq(Cat(*nxt))
+
+        def load_pending(vec, mask, skip):
+            m.d.sync += [
+                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask),
+                pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
+                pend_skip.eq(skip), pend_slot.eq(t_slot),
+            ]
+
+        with m.If(t_valid & t_skip):
+            with m.If(pend_free):
+                m.d.comb += r_take.eq(1)
+                load_pending(pend_vec, 0, 1)
+        with m.Elif(t_valid):
+            with m.If(~t_last | pend_free):
+                m.d.comb += r_take.eq(1)
+                m.d.sync += racc.eq(racc_next)
+                with m.If(t_last):
+                    load_pending(racc_next, t_hmask, 0)
 
         # ---------------- output stage ------------------------------------
         obank = Signal()
