@@ -331,10 +331,13 @@ class _Core(Elaboratable):
         max_burst = min(256, depth, 4096 >> bbl)
         to_4k = Signal(14)
         m.d.comb += to_4k.eq((Const(4096, 14) - addr[:12]) >> bbl)
-        blen = Signal(9)                          # this burst: min(row rest, 256, to 4 KiB)
+        # This burst's length min(row rest, 256, to 4 KiB), registered in
+        # CALC so the 4 KiB subtract/compares and the credit check and address
+        # add are in different cycles.  Free in throughput: the AR register
+        # slice accepts one request every other cycle anyway.
+        blen = Signal(9)
         bl0 = Signal(9)
         m.d.comb += bl0.eq(Mux(rem < max_burst, rem, max_burst))
-        m.d.comb += blen.eq(Mux(to_4k < bl0, to_4k, bl0))
         last_row = h + 1 == cur.h1
         last_tile = tile + 1 == cb
         m.d.comb += [
@@ -357,7 +360,7 @@ class _Core(Elaboratable):
                     with m.If(ci.skip):
                         m.next = "SKIP"
                     with m.Else():
-                        m.next = "ROW"
+                        m.next = "CALC"
             with m.State("SKIP"):
                 # One data-less token per tile keeps the output order.
                 m.d.comb += [row_in.skip.eq(1), row_in.last_row.eq(1), row_fifo.w_en.eq(1)]
@@ -365,14 +368,18 @@ class _Core(Elaboratable):
                     m.d.sync += tile.eq(tile + 1)
                     with m.If(last_tile):
                         m.next = "IDLE"
+            with m.State("CALC"):
+                m.d.sync += blen.eq(Mux(to_4k < bl0, to_4k, bl0))
+                m.next = "ROW"
             with m.State("ROW"):
                 room = (reserved + blen <= depth) & (~first | row_fifo.w_rdy)
                 m.d.comb += self.ar_valid.eq(room)
                 with m.If(self.ar_valid & self.ar_ready):
                     m.d.comb += [granted.eq(blen), row_fifo.w_en.eq(first)]
                     m.d.sync += [rem.eq(rem - blen), addr.eq(addr + (blen << bbl)), first.eq(0)]
+                    m.next = "CALC"
                     with m.If(rem == blen):
-                        # Row complete: next row, next tile or next RoI, without a bubble.
+                        # Row complete: next row, next tile or next RoI (CALC overlaps the AR slice's busy cycle).
                         m.d.sync += [first.eq(1), rem.eq(cur.w1 - cur.w0)]
                         with m.If(last_row):
                             m.d.sync += [h.eq(cur.h0), idx_row.eq(cur.idx_base), tile.eq(tile + 1),
