@@ -180,9 +180,9 @@ class Pooler(wiring.Component):
         v_free = Signal()          # V0 consumes the pending row's last ph this cycle
 
         full = Signal(2)           # bank handed to the output stage
-        info_slot = [Signal(range(self.slots), name=f"info_slot{b}") for b in range(2)]
         info_last = [Signal(name=f"info_last{b}") for b in range(2)]
-        info_skip = [Signal(name=f"info_skip{b}") for b in range(2)]
+        info_rne = [Signal(P, name=f"info_rne{b}") for b in range(2)]   # ph bins non-empty (0 if skip)
+        info_cne = [Signal(P, name=f"info_cne{b}") for b in range(2)]   # pw bins non-empty
         out_clear = Signal(2)
 
         # ---------------- vertical stage (V0 / V1) ------------------------
@@ -241,9 +241,14 @@ class Pooler(wiring.Component):
             wp.data.eq(Cat(*merged)),
             wp.en.eq(v1_write),
         ]
+        # Non-empty row / column bins of the finished tile's RoI, registered
+        # with the bank hand-over so the output stage does not compare edges.
+        e_v1 = select(m, (self.edges[i] for i in range(self.slots)), v1_slot, name="e_v1")
+        v1_rne = Cat(*(e_v1.hs[i] < e_v1.he[i] for i in range(P)))
+        v1_cne = Cat(*(e_v1.ws[i] < e_v1.we[i] for i in range(P)))
         for b in range(2):
             with m.If(v1_tile_end & (v1_bank == b)):
-                m.d.sync += [info_slot[b].eq(v1_slot), info_last[b].eq(v1_last), info_skip[b].eq(v1_skip)]
+                m.d.sync += [info_last[b].eq(v1_last), info_rne[b].eq(Mux(v1_skip, 0, v1_rne)), info_cne[b].eq(v1_cne)]
         m.d.sync += full.eq((full & ~out_clear) | Mux(v1_tile_end, Const(1, 2) << v1_bank, 0))
 
         # ---------------- tag stage (T) -----------------------------------
@@ -352,9 +357,7 @@ class Pooler(wiring.Component):
             self.out.payload.data.eq(o_data),
             self.out.payload.last.eq(o_last),
         ]
-        cur_slot = Mux(obank, info_slot[1], info_slot[0])
         cur_last = Mux(obank, info_last[1], info_last[0])
-        cur_skip = Mux(obank, info_skip[1], info_skip[0])
         load = Signal()
         m.d.comb += load.eq(full.bit_select(obank, 1) & (~o_valid | self.out.ready))
         last_pw = opw + 1 == self.pw_count
@@ -374,10 +377,9 @@ class Pooler(wiring.Component):
         # The entry for the beat loaded next cycle is read this cycle.
         m.d.comb += [rp_o.addr.eq(addr(n_bank, n_ph)), rp_o.en.eq(1)]
 
-        e_out = select(m, (self.edges[i] for i in range(self.slots)), cur_slot, name="e_out")
-        row_ne = select(m, (e_out.hs[i] < e_out.he[i] for i in range(P)), oph, name="row_nonempty")
-        col_ne = select(m, (e_out.ws[i] < e_out.we[i] for i in range(P)), opw, name="col_nonempty")
-        nonempty = ~cur_skip & row_ne & col_ne
+        row_ne = Mux(obank, info_rne[1], info_rne[0]).bit_select(oph, 1)
+        col_ne = Mux(obank, info_cne[1], info_cne[0]).bit_select(opw, 1)
+        nonempty = row_ne & col_ne
         # pw select as a case mux (a variable shifter of the whole entry
         # would be an O(width^2) barrel shifter in netlist form).
         group = select(m, (rp_o.data[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), opw, name="group")
