@@ -282,7 +282,6 @@ class Pooler(wiring.Component):
         t_skip = Signal()
         t_recs = Signal(L * lw)
         t_wmask = Signal(P)
-        t_first = Signal()
         t_last = Signal()
         t_hmask = Signal(P)
         t_last_row = Signal()
@@ -298,7 +297,7 @@ class Pooler(wiring.Component):
             m.d.comb += t_load.eq(1)
             m.d.sync += [
                 t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(w_mask),
-                t_first.eq(cnt == 0), t_last.eq(last), t_hmask.eq(e_mask),
+                t_last.eq(last), t_hmask.eq(e_mask),
                 t_last_row.eq(rd.last_row), t_last_tile.eq(rd.last_tile), t_slot.eq(rd.slot),
             ]
 
@@ -317,12 +316,15 @@ class Pooler(wiring.Component):
                     m.d.sync += cnt.eq(0)
 
         # ---------------- row stage (R) -----------------------------------
-        racc = Signal(self.vw)
+        # The accumulators go back to the init records right after a row's
+        # last beat (not through a first-beat select in front of the
+        # comparators), so the loop is compare + select only.
+        racc = Signal(self.vw, init=sum(dt.init_key << (i * lw) for i in range(P * L)))
         racc_next = Signal(self.vw)
         nxt = []
         for pw in range(P):
             for lane in range(L):
-                cur = Mux(t_first, init_rec, self._rec(racc, pw, lane))
+                cur = self._rec(racc, pw, lane)
                 e = t_recs[lane * lw: (lane + 1) * lw]
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
         m.d.comb += racc_next.eq(Cat(*nxt))
@@ -343,6 +345,7 @@ class Pooler(wiring.Component):
                 m.d.comb += r_take.eq(1)
                 m.d.sync += racc.eq(racc_next)
                 with m.If(t_last):
+                    m.d.sync += racc.eq(init_vec)
                     load_pending(racc_next, t_hmask, 0)
 
         # ---------------- output stage ------------------------------------
