@@ -173,6 +173,13 @@ class Pooler(wiring.Component):
         pend_valid = Signal()
         pend_vec = Signal(self.vw)
         pend_mask = Signal(P)
+        # pend_mask has at most one bit set, registered with pend_mask so the
+        # ready path back to the FIFOs does not go through the ph priority
+        # encoder (the last ph of the pending row is "one bit left").
+        pend_one = Signal()
+
+        def at_most_one(x):
+            return (x & (x - 1)) == 0
         pend_last_row = Signal()
         pend_last_tile = Signal()
         pend_skip = Signal()
@@ -197,7 +204,7 @@ class Pooler(wiring.Component):
         v_go = Signal()
         m.d.comb += [
             v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
-            v_free.eq(v_go & (remaining == 0)),
+            v_free.eq(v_go & pend_one),
             rp_v.addr.eq(addr(vbank, low)),
             rp_v.en.eq(1),
         ]
@@ -212,14 +219,14 @@ class Pooler(wiring.Component):
         v1_skip = Signal()
         m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
         with m.If(v_go):
-            m.d.sync += [pend_mask.eq(remaining), v1_bank.eq(vbank)]
+            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.sync += [
                     v1_write.eq(1), v1_ph.eq(low), v1_vec.eq(pend_vec),
                     v1_first.eq(~touched.bit_select(low, 1)),
                     touched.eq(touched | (Const(1, P) << low)),
                 ]
-            with m.If(remaining == 0):
+            with m.If(pend_one):
                 m.d.sync += pend_valid.eq(0)
                 with m.If(pend_last_row):
                     # Tile complete after this op: next rows go to the other bank.
@@ -331,7 +338,7 @@ class Pooler(wiring.Component):
 
         def load_pending(vec, mask, skip):
             m.d.sync += [
-                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask),
+                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
                 pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
                 pend_skip.eq(skip), pend_slot.eq(t_slot),
             ]
@@ -339,7 +346,7 @@ class Pooler(wiring.Component):
         with m.If(t_valid & t_skip):
             with m.If(pend_free):
                 m.d.comb += r_take.eq(1)
-                load_pending(pend_vec, 0, 1)
+                load_pending(pend_vec, Const(0, P), 1)
         with m.Elif(t_valid):
             with m.If(~t_last | pend_free):
                 m.d.comb += r_take.eq(1)
