@@ -206,7 +206,15 @@ class _Core(Elaboratable):
         idx_b = Signal(bits_for(e.max_h * e.max_w))
         w_h0, w_h1, w_w0, w_w1 = (Signal(range(max(e.max_h, e.max_w) + 1), name=n) for n in ("w_h0", "w_h1", "w_w0", "w_w1"))
         w_skip = Signal()
-        expected = Mux(self.cfg_edges, 1 + self.cfg_ph + self.cfg_pw, 3)
+        # Frame length and its last beat index, registered from the run
+        # configuration (stable for the whole run; the parser starts 3 cycles
+        # after START) so the tlast checks are plain compares.
+        expected = Signal(range(2 * P + 2))
+        expected_last = Signal(range(2 * P + 2))
+        m.d.sync += [
+            expected.eq(Mux(self.cfg_edges, 1 + self.cfg_ph + self.cfg_pw, 3)),
+            expected_last.eq(Mux(self.cfg_edges, self.cfg_ph + self.cfg_pw, 2)),
+        ]
         dv = self.d_data
 
         def clip16(v, lim):
@@ -239,7 +247,7 @@ class _Core(Elaboratable):
                         with m.If((beat > self.cfg_ph) & (beat <= self.cfg_ph + self.cfg_pw)):
                             m.d.sync += [ev_w.eq(1), ev_ws.eq(ws_c), ev_we.eq(we_c)]
                     with m.If(self.d_last):
-                        short = beat + 1 != expected
+                        short = beat != expected_last
                         with m.If(short | bad_frame | (beat >= expected)):
                             m.d.sync += bad_frame.eq(1)
                             m.next = "LAND"
