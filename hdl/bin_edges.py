@@ -15,7 +15,8 @@ thousands of cycles), so ``extent = Q * pooled + R`` is first split by a
 bit-serial restoring division (one shift-subtract per numerator bit, 17
 cycles, one subtractor), after which every bin is one cycle:
 ``q += Q + c, r += R - c * pooled`` with ``c = (r + R >= pooled)``.
-``end`` is ``q_next + (r_next != 0)``.  Total ``1 + 17 + pooled`` cycles,
+``end`` is ``q_next + (r_next != 0)``.  Total ``1 + 17 + pooled + 2`` cycles
+(the origin add and the clip are two pipeline stages after the walk),
 overlapped with the previous RoI's streaming, so it never costs throughput.
 """
 
@@ -101,7 +102,15 @@ class BinEdgeGen(wiring.Component):
             # v: signed offset + origin; clip to [0, limit] (hardware: two compares).
             return Mux(v < 0, 0, Mux(v > limit, limit, v))
 
-        m.d.sync += self.valid.eq(0)
+        e1_valid, e1_last, e1_nz = Signal(), Signal(), Signal()
+        e1_index = Signal(range(self.max_pooled))
+        e1_soff = Signal(EXTENT_BITS + 1)
+        e1_eoff = Signal(EXTENT_BITS + 1)
+        e2_valid, e2_last = Signal(), Signal()
+        e2_index = Signal(range(self.max_pooled))
+        e2_s = Signal(signed(EXTENT_BITS + 3))
+        e2_e = Signal(signed(EXTENT_BITS + 3))
+        m.d.sync += e1_valid.eq(0)
         with m.FSM(name="edge_fsm"):
             with m.State("IDLE"):
                 with m.If(self.start):
@@ -139,20 +148,24 @@ class BinEdgeGen(wiring.Component):
                     q_next.eq(q + quo + carry),
                     r_next.eq(Mux(carry, rsum - pooled, rsum)),
                 ]
-                s_abs = Signal(signed(EXTENT_BITS + 3))
-                e_abs = Signal(signed(EXTENT_BITS + 3))
-                m.d.comb += [
-                    s_abs.eq(q + origin),
-                    e_abs.eq(q_next + (r_next != 0) + origin),
-                ]
+                # Registered here; the origin add and the clip follow in two
+                # pipeline stages (E1, E2) so no cycle chains more than one
+                # wide add with a compare.
                 m.d.sync += [
                     q.eq(q_next), r.eq(r_next), p.eq(p + 1),
-                    self.valid.eq(1),
-                    self.index.eq(p),
-                    self.edge_start.eq(clip(s_abs)),
-                    self.edge_end.eq(clip(e_abs)),
-                    self.last.eq(p + 1 == pooled),
+                    e1_valid.eq(1), e1_index.eq(p), e1_last.eq(p + 1 == pooled),
+                    e1_soff.eq(q), e1_eoff.eq(q_next), e1_nz.eq(r_next != 0),
                 ]
                 with m.If(p + 1 == pooled):
                     m.next = "IDLE"
+        # E1: absolute edges (offset + origin).
+        m.d.sync += [
+            e2_valid.eq(e1_valid), e2_index.eq(e1_index), e2_last.eq(e1_last),
+            e2_s.eq(e1_soff + origin), e2_e.eq(e1_eoff + e1_nz + origin),
+        ]
+        # E2: clip to [0, limit].
+        m.d.sync += [
+            self.valid.eq(e2_valid), self.index.eq(e2_index), self.last.eq(e2_last),
+            self.edge_start.eq(clip(e2_s)), self.edge_end.eq(clip(e2_e)),
+        ]
         return m

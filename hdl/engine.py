@@ -146,22 +146,35 @@ class _Core(Elaboratable):
         gen_done = Signal(2)
         gen_started = Signal()
 
-        # Window of the non-empty bins (min start / max end), batch check.
-        def window(starts, ends, n):
-            lo = Signal(range(max(e.max_h, e.max_w) + 1))
-            hi = Signal.like(lo)
-            any_ = Signal()
-            best_lo = Const(max(e.max_h, e.max_w), lo.shape())
-            best_hi = Const(0, lo.shape())
-            for p in range(P):
-                ok = (ends[p] > starts[p]) & (p < n)
-                best_lo = Mux(ok & (starts[p] < best_lo), starts[p], best_lo)
-                best_hi = Mux(ok & (ends[p] > best_hi), ends[p], best_hi)
-            m.d.comb += [lo.eq(best_lo), hi.eq(best_hi), any_.eq(best_hi > best_lo)]
-            return lo, hi, any_
+        # Window of the non-empty bins (min start / max end), accumulated one
+        # edge pair per cycle as the edges are produced (EXACT) or received
+        # (EDGES), instead of a PH-deep compare/mux chain in one cycle.  The
+        # edge pairs pass through a register (ev_*) first so the clip
+        # comparators of EDGES mode and the window comparators sit in
+        # different cycles; LAND waits for the last pair to land.
+        wmax = max(e.max_h, e.max_w)
+        ev_h, ev_w = Signal(), Signal()
+        ev_hs, ev_he, ev_ws, ev_we = (Signal(range(wmax + 1), name=n) for n in ("ev_hs", "ev_he", "ev_ws", "ev_we"))
+        m.d.sync += [ev_h.eq(0), ev_w.eq(0)]
+        for g, v, s_, e_ in ((ge_h, ev_h, ev_hs, ev_he), (ge_w, ev_w, ev_ws, ev_we)):
+            with m.If(g.valid):
+                m.d.sync += [v.eq(1), s_.eq(g.edge_start), e_.eq(g.edge_end)]
+        win_clear = Signal()
 
-        h0c, h1c, hany = window(st.hs, st.he, self.cfg_ph)
-        w0c, w1c, wany = window(st.ws, st.we, self.cfg_pw)
+        def window(valid, start, end, name):
+            lo = Signal(range(wmax + 1), init=wmax, name=f"{name}_lo")
+            hi = Signal(range(wmax + 1), name=f"{name}_hi")
+            ok = valid & (end > start)                 # empty bins do not count
+            with m.If(ok & (start < lo)):
+                m.d.sync += lo.eq(start)
+            with m.If(ok & (end > hi)):
+                m.d.sync += hi.eq(end)
+            with m.If(win_clear):
+                m.d.sync += [lo.eq(wmax), hi.eq(0)]
+            return lo, hi, hi > lo
+
+        h0c, h1c, hany = window(ev_h, ev_hs, ev_he, "win_h")
+        w0c, w1c, wany = window(ev_w, ev_ws, ev_we, "win_w")
 
         info_lay = data.StructLayout({
             "base": aw,
@@ -187,10 +200,21 @@ class _Core(Elaboratable):
         nb = bits_for(e.max_n - 1) if e.max_n > 1 else 1
         prod_b = Signal(aw)
         prod_h = Signal(aw)
+        prod_i = Signal(bits_for(e.max_h * e.max_w))
+        sum_a = Signal(aw)
+        sum_b = Signal(aw)
         idx_b = Signal(bits_for(e.max_h * e.max_w))
         w_h0, w_h1, w_w0, w_w1 = (Signal(range(max(e.max_h, e.max_w) + 1), name=n) for n in ("w_h0", "w_h1", "w_w0", "w_w1"))
         w_skip = Signal()
-        expected = Mux(self.cfg_edges, 1 + self.cfg_ph + self.cfg_pw, 3)
+        # Frame length and its last beat index, registered from the run
+        # configuration (stable for the whole run; the parser starts 3 cycles
+        # after START) so the tlast checks are plain compares.
+        expected = Signal(range(2 * P + 2))
+        expected_last = Signal(range(2 * P + 2))
+        m.d.sync += [
+            expected.eq(Mux(self.cfg_edges, 1 + self.cfg_ph + self.cfg_pw, 3)),
+            expected_last.eq(Mux(self.cfg_edges, self.cfg_ph + self.cfg_pw, 2)),
+        ]
         dv = self.d_data
 
         def clip16(v, lim):
@@ -211,22 +235,26 @@ class _Core(Elaboratable):
                         with m.If(beat == 2):
                             m.d.sync += [x2.eq(dv[:16]), y2.eq(dv[16:])]
                     with m.Else():
+                        hs_c, he_c = clip16(dv[:16], self.cfg_h), clip16(dv[16:], self.cfg_h)
+                        ws_c, we_c = clip16(dv[:16], self.cfg_w), clip16(dv[16:], self.cfg_w)
                         for p in range(P):
                             with m.If(beat == 1 + p):
-                                m.d.sync += [st.hs[p].eq(clip16(dv[:16], self.cfg_h)),
-                                             st.he[p].eq(clip16(dv[16:], self.cfg_h))]
+                                m.d.sync += [st.hs[p].eq(hs_c), st.he[p].eq(he_c)]
                             with m.If(beat == 1 + p + self.cfg_ph):
-                                m.d.sync += [st.ws[p].eq(clip16(dv[:16], self.cfg_w)),
-                                             st.we[p].eq(clip16(dv[16:], self.cfg_w))]
+                                m.d.sync += [st.ws[p].eq(ws_c), st.we[p].eq(we_c)]
+                        with m.If((beat >= 1) & (beat <= self.cfg_ph)):
+                            m.d.sync += [ev_h.eq(1), ev_hs.eq(hs_c), ev_he.eq(he_c)]
+                        with m.If((beat > self.cfg_ph) & (beat <= self.cfg_ph + self.cfg_pw)):
+                            m.d.sync += [ev_w.eq(1), ev_ws.eq(ws_c), ev_we.eq(we_c)]
                     with m.If(self.d_last):
-                        short = beat + 1 != expected
+                        short = beat != expected_last
                         with m.If(short | bad_frame | (beat >= expected)):
                             m.d.sync += bad_frame.eq(1)
-                            m.next = "WINDOW"
+                            m.next = "LAND"
                         with m.Elif(~self.cfg_edges):
                             m.next = "EDGES"
                         with m.Else():
-                            m.next = "WINDOW"
+                            m.next = "LAND"
             with m.State("EDGES"):
                 # Both generators run in parallel: 18 + max(PH, PW) cycles.
                 m.d.comb += [ge_h.start.eq(~gen_started), ge_w.start.eq(~gen_started)]
@@ -234,23 +262,36 @@ class _Core(Elaboratable):
                 now = gen_done | Cat(ge_h.valid & ge_h.last, ge_w.valid & ge_w.last)
                 m.d.sync += gen_done.eq(now)
                 with m.If(now == 0b11):
-                    m.next = "WINDOW"
+                    m.next = "LAND"
+            with m.State("LAND"):
+                # The last edge pair is in ev_*; it reaches the window this cycle.
+                m.next = "WINDOW"
             with m.State("WINDOW"):
-                # Registered: window, skip decision and the address products.
+                # Registered: window, skip decision and the address products
+                # (operands straight from registers, products registered).
                 bad_batch = st_batch >= self.cfg_n
+                m.d.comb += win_clear.eq(1)
                 m.d.sync += [
                     gen_done.eq(0), gen_started.eq(0),
                     w_h0.eq(h0c), w_h1.eq(h1c), w_w0.eq(w0c), w_w1.eq(w1c),
                     w_skip.eq(bad_frame | bad_batch | ~hany | ~wany),
                     prod_b.eq(st_batch[:nb] * batch_stride),
                     prod_h.eq(h0c * row_stride),
-                    idx_b.eq(h0c * self.cfg_w + w0c),
+                    prod_i.eq(h0c * self.cfg_w),
                 ]
                 m.d.comb += [self.err_framing.eq(bad_frame), self.err_batch.eq(~bad_frame & bad_batch)]
                 with m.If(bad_frame | bad_batch):
                     # Every bin empty: the RoI is emitted as zeros / -1.
                     for p in range(P):
                         m.d.sync += [st.hs[p].eq(0), st.he[p].eq(0), st.ws[p].eq(0), st.we[p].eq(0)]
+                m.next = "SUM"
+            with m.State("SUM"):
+                # Base address as two registered adds (one 3-input add per cycle would not close).
+                m.d.sync += [
+                    sum_a.eq(self.cfg_base + prod_b),
+                    sum_b.eq(prod_h + (w_w0 << bbl)),
+                    idx_b.eq(prod_i + w_w0),
+                ]
                 m.next = "COMMIT"
             with m.State("COMMIT"):
                 with m.If(alloc != S):
@@ -265,7 +306,7 @@ class _Core(Elaboratable):
                             si = slot_info[i]
                             m.d.sync += [
                                 slot_edges[i].eq(st),
-                                si.base.eq(self.cfg_base + prod_b + prod_h + (w_w0 << bbl)),
+                                si.base.eq(sum_a + sum_b),
                                 si.idx_base.eq(idx_b), si.h0.eq(w_h0), si.h1.eq(w_h1),
                                 si.w0.eq(w_w0), si.w1.eq(w_w1), si.skip.eq(w_skip),
                             ]
@@ -298,10 +339,13 @@ class _Core(Elaboratable):
         max_burst = min(256, depth, 4096 >> bbl)
         to_4k = Signal(14)
         m.d.comb += to_4k.eq((Const(4096, 14) - addr[:12]) >> bbl)
-        blen = Signal(9)                          # this burst: min(row rest, 256, to 4 KiB)
+        # This burst's length min(row rest, 256, to 4 KiB), registered in
+        # CALC so the 4 KiB subtract/compares and the credit check and address
+        # add are in different cycles.  Free in throughput: the AR register
+        # slice accepts one request every other cycle anyway.
+        blen = Signal(9)
         bl0 = Signal(9)
         m.d.comb += bl0.eq(Mux(rem < max_burst, rem, max_burst))
-        m.d.comb += blen.eq(Mux(to_4k < bl0, to_4k, bl0))
         last_row = h + 1 == cur.h1
         last_tile = tile + 1 == cb
         m.d.comb += [
@@ -324,7 +368,7 @@ class _Core(Elaboratable):
                     with m.If(ci.skip):
                         m.next = "SKIP"
                     with m.Else():
-                        m.next = "ROW"
+                        m.next = "CALC"
             with m.State("SKIP"):
                 # One data-less token per tile keeps the output order.
                 m.d.comb += [row_in.skip.eq(1), row_in.last_row.eq(1), row_fifo.w_en.eq(1)]
@@ -332,14 +376,18 @@ class _Core(Elaboratable):
                     m.d.sync += tile.eq(tile + 1)
                     with m.If(last_tile):
                         m.next = "IDLE"
+            with m.State("CALC"):
+                m.d.sync += blen.eq(Mux(to_4k < bl0, to_4k, bl0))
+                m.next = "ROW"
             with m.State("ROW"):
                 room = (reserved + blen <= depth) & (~first | row_fifo.w_rdy)
                 m.d.comb += self.ar_valid.eq(room)
                 with m.If(self.ar_valid & self.ar_ready):
                     m.d.comb += [granted.eq(blen), row_fifo.w_en.eq(first)]
                     m.d.sync += [rem.eq(rem - blen), addr.eq(addr + (blen << bbl)), first.eq(0)]
+                    m.next = "CALC"
                     with m.If(rem == blen):
-                        # Row complete: next row, next tile or next RoI, without a bubble.
+                        # Row complete: next row, next tile or next RoI (CALC overlaps the AR slice's busy cycle).
                         m.d.sync += [first.eq(1), rem.eq(cur.w1 - cur.w0)]
                         with m.If(last_row):
                             m.d.sync += [h.eq(cur.h0), idx_row.eq(cur.idx_base), tile.eq(tile + 1),

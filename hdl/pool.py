@@ -173,6 +173,13 @@ class Pooler(wiring.Component):
         pend_valid = Signal()
         pend_vec = Signal(self.vw)
         pend_mask = Signal(P)
+        # pend_mask has at most one bit set, registered with pend_mask so the
+        # ready path back to the FIFOs does not go through the ph priority
+        # encoder (the last ph of the pending row is "one bit left").
+        pend_one = Signal()
+
+        def at_most_one(x):
+            return (x & (x - 1)) == 0
         pend_last_row = Signal()
         pend_last_tile = Signal()
         pend_skip = Signal()
@@ -180,9 +187,9 @@ class Pooler(wiring.Component):
         v_free = Signal()          # V0 consumes the pending row's last ph this cycle
 
         full = Signal(2)           # bank handed to the output stage
-        info_slot = [Signal(range(self.slots), name=f"info_slot{b}") for b in range(2)]
         info_last = [Signal(name=f"info_last{b}") for b in range(2)]
-        info_skip = [Signal(name=f"info_skip{b}") for b in range(2)]
+        info_rne = [Signal(P, name=f"info_rne{b}") for b in range(2)]   # ph bins non-empty (0 if skip)
+        info_cne = [Signal(P, name=f"info_cne{b}") for b in range(2)]   # pw bins non-empty
         out_clear = Signal(2)
 
         # ---------------- vertical stage (V0 / V1) ------------------------
@@ -197,7 +204,7 @@ class Pooler(wiring.Component):
         v_go = Signal()
         m.d.comb += [
             v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
-            v_free.eq(v_go & (remaining == 0)),
+            v_free.eq(v_go & pend_one),
             rp_v.addr.eq(addr(vbank, low)),
             rp_v.en.eq(1),
         ]
@@ -212,14 +219,14 @@ class Pooler(wiring.Component):
         v1_skip = Signal()
         m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
         with m.If(v_go):
-            m.d.sync += [pend_mask.eq(remaining), v1_bank.eq(vbank)]
+            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.sync += [
                     v1_write.eq(1), v1_ph.eq(low), v1_vec.eq(pend_vec),
                     v1_first.eq(~touched.bit_select(low, 1)),
                     touched.eq(touched | (Const(1, P) << low)),
                 ]
-            with m.If(remaining == 0):
+            with m.If(pend_one):
                 m.d.sync += pend_valid.eq(0)
                 with m.If(pend_last_row):
                     # Tile complete after this op: next rows go to the other bank.
@@ -241,12 +248,22 @@ class Pooler(wiring.Component):
             wp.data.eq(Cat(*merged)),
             wp.en.eq(v1_write),
         ]
+        # Non-empty row / column bins of the finished tile's RoI, registered
+        # with the bank hand-over so the output stage does not compare edges.
+        e_v1 = select(m, (self.edges[i] for i in range(self.slots)), v1_slot, name="e_v1")
+        v1_rne = Cat(*(e_v1.hs[i] < e_v1.he[i] for i in range(P)))
+        v1_cne = Cat(*(e_v1.ws[i] < e_v1.we[i] for i in range(P)))
         for b in range(2):
             with m.If(v1_tile_end & (v1_bank == b)):
-                m.d.sync += [info_slot[b].eq(v1_slot), info_last[b].eq(v1_last), info_skip[b].eq(v1_skip)]
+                m.d.sync += [info_last[b].eq(v1_last), info_rne[b].eq(Mux(v1_skip, 0, v1_rne)), info_cne[b].eq(v1_cne)]
         m.d.sync += full.eq((full & ~out_clear) | Mux(v1_tile_end, Const(1, 2) << v1_bank, 0))
 
-        # ---------------- row stage ---------------------------------------
+        # ---------------- tag stage (T) -----------------------------------
+        # One register stage in front of the row stage: it pops the FIFOs,
+        # turns each beat into lane records (key, -0.0 flag, index) and
+        # registers them with the beat's column-bin membership mask, so the
+        # row stage's accumulate loop is only compare + select.  Its ready is
+        # pass-through (``~t_valid | r_take``): no bubble, one cycle latency.
         rd = self.rows.payload
         cnt = Signal(range(self.max_w + 1))
         w = Signal(range(self.max_w + 1))
@@ -255,47 +272,88 @@ class Pooler(wiring.Component):
         last_beat = (w + 1) == rd.w1
         pend_free = ~pend_valid | v_free
         e_row = select(m, (self.edges[i] for i in range(self.slots)), rd.slot, name="e_row")
-        racc = Signal(self.vw)
-        racc_next = Signal(self.vw)
         lane_keys = []
         for lane in range(L):
             bits = self.beats.payload[lane * dt.width: (lane + 1) * dt.width]
             key, nz = elem_key(dt, bits)
             lane_keys.append(Cat(key, nz, idx[: self.iw]))
-        nxt = []
+        w_mask = Signal(P)
         for pw in range(P):
-            in_bin = (e_row.ws[pw] <= w) & (w < e_row.we[pw])
-            for lane in range(L):
-                cur = Mux(cnt == 0, init_rec, self._rec(racc, pw, lane))
-                e = lane_keys[lane]
-                nxt.append(Mux(in_bin & (e[:kw] > cur[:kw]), e, cur))
-        m.d.comb += racc_next.eq(Cat(*nxt))
-
-        # ph membership of the row, computed when it enters the pending slot.
+            m.d.comb += w_mask[pw].eq((e_row.ws[pw] <= w) & (w < e_row.we[pw]))
+        # ph membership of the row (used when it enters the pending slot).
         e_mask = Signal(P)
         for ph in range(P):
             m.d.comb += e_mask[ph].eq((e_row.hs[ph] <= rd.h) & (rd.h < e_row.he[ph]) & (ph < self.ph_count))
 
-        def load_pending(vec, mask, skip):
+        t_valid = Signal()
+        t_skip = Signal()
+        t_recs = Signal(L * lw)
+        t_wmask = Signal(P)
+        t_last = Signal()
+        t_hmask = Signal(P)
+        t_last_row = Signal()
+        t_last_tile = Signal()
+        t_slot = Signal(range(self.slots))
+        r_take = Signal()
+        t_ready = Signal()
+        m.d.comb += t_ready.eq(~t_valid | r_take)
+        t_load = Signal()
+        m.d.sync += t_valid.eq(t_load | (t_valid & ~r_take))
+
+        def load_tag(skip, last):
+            m.d.comb += t_load.eq(1)
             m.d.sync += [
-                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask),
-                pend_last_row.eq(rd.last_row), pend_last_tile.eq(rd.last_tile),
-                pend_skip.eq(skip), pend_slot.eq(rd.slot),
+                t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(w_mask),
+                t_last.eq(last), t_hmask.eq(e_mask),
+                t_last_row.eq(rd.last_row), t_last_tile.eq(rd.last_tile), t_slot.eq(rd.slot),
             ]
 
         with m.If(self.rows.valid & rd.skip):
-            with m.If(pend_free):
+            with m.If(t_ready):
                 m.d.comb += self.rows.ready.eq(1)
-                load_pending(pend_vec, 0, 1)
+                load_tag(1, 1)
         with m.Elif(self.rows.valid):
             m.d.comb += self.in_stall.eq(~self.beats.valid)
-            with m.If(self.beats.valid & (~last_beat | pend_free)):
+            with m.If(self.beats.valid & t_ready):
                 m.d.comb += self.beats.ready.eq(1)
-                m.d.sync += [racc.eq(racc_next), cnt.eq(cnt + 1)]
+                m.d.sync += cnt.eq(cnt + 1)
+                load_tag(0, last_beat)
                 with m.If(last_beat):
                     m.d.comb += self.rows.ready.eq(1)
                     m.d.sync += cnt.eq(0)
-                    load_pending(racc_next, e_mask, 0)
+
+        # ---------------- row stage (R) -----------------------------------
+        # The accumulators go back to the init records right after a row's
+        # last beat (not through a first-beat select in front of the
+        # comparators), so the loop is compare + select only.
+        racc = Signal(self.vw, init=sum(dt.init_key << (i * lw) for i in range(P * L)))
+        racc_next = Signal(self.vw)
+        nxt = []
+        for pw in range(P):
+            for lane in range(L):
+                cur = self._rec(racc, pw, lane)
+                e = t_recs[lane * lw: (lane + 1) * lw]
+                nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
+        m.d.comb += racc_next.eq(Cat(*nxt))
+
+        def load_pending(vec, mask, skip):
+            m.d.sync += [
+                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
+                pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
+                pend_skip.eq(skip), pend_slot.eq(t_slot),
+            ]
+
+        with m.If(t_valid & t_skip):
+            with m.If(pend_free):
+                m.d.comb += r_take.eq(1)
+                load_pending(pend_vec, Const(0, P), 1)
+        with m.Elif(t_valid):
+            with m.If(~t_last | pend_free):
+                m.d.comb += r_take.eq(1)
+                m.d.sync += racc.eq(racc_next)
+                with m.If(t_last):
+                    m.d.sync += racc.eq(init_vec)
+                    load_pending(racc_next, t_hmask, 0)
 
         # ---------------- output stage ------------------------------------
         obank = Signal()
@@ -309,9 +367,7 @@ class Pooler(wiring.Component):
             self.out.payload.data.eq(o_data),
             self.out.payload.last.eq(o_last),
         ]
-        cur_slot = Mux(obank, info_slot[1], info_slot[0])
         cur_last = Mux(obank, info_last[1], info_last[0])
-        cur_skip = Mux(obank, info_skip[1], info_skip[0])
         load = Signal()
         m.d.comb += load.eq(full.bit_select(obank, 1) & (~o_valid | self.out.ready))
         last_pw = opw + 1 == self.pw_count
@@ -331,10 +387,9 @@ class Pooler(wiring.Component):
         # The entry for the beat loaded next cycle is read this cycle.
         m.d.comb += [rp_o.addr.eq(addr(n_bank, n_ph)), rp_o.en.eq(1)]
 
-        e_out = select(m, (self.edges[i] for i in range(self.slots)), cur_slot, name="e_out")
-        row_ne = select(m, (e_out.hs[i] < e_out.he[i] for i in range(P)), oph, name="row_nonempty")
-        col_ne = select(m, (e_out.ws[i] < e_out.we[i] for i in range(P)), opw, name="col_nonempty")
-        nonempty = ~cur_skip & row_ne & col_ne
+        row_ne = Mux(obank, info_rne[1], info_rne[0]).bit_select(oph, 1)
+        col_ne = Mux(obank, info_cne[1], info_cne[0]).bit_select(opw, 1)
+        nonempty = row_ne & col_ne
         # pw select as a case mux (a variable shifter of the whole entry
         # would be an O(width^2) barrel shifter in netlist form).
         group = select(m, (rp_o.data[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), opw, name="group")
