@@ -26,7 +26,7 @@ from hdl.job import EngineJob, EngineRun
 
 from .traffic import Traffic
 
-__all__ = ["R", "RunResult", "Harness", "axil_write", "axil_read", "PysimTransport"]
+__all__ = ["R", "RunResult", "Harness", "axil_write", "axil_read", "wait_high", "PysimTransport"]
 
 #: Register offsets by name.
 R = {r.name: r.offset for r in protocol.REGISTERS}
@@ -70,12 +70,21 @@ class RunResult:
     first: int | None = None
 
 
-async def _handshake(ctx, ready, what):
-    for _ in range(_AXIL_TIMEOUT):
-        *_, fired = await ctx.tick().sample(ready)
+async def wait_high(ctx, flag, *values, timeout, what):
+    """Tick until ``flag`` samples high; return ``values`` sampled on that edge.
+
+    Raises ``TimeoutError`` (naming ``what``) after ``timeout`` edges, so a
+    handshake the design never completes fails the test instead of hanging it.
+    """
+    for _ in range(timeout):
+        _, _, fired, *sampled = await ctx.tick().sample(flag, *values)
         if fired:
-            return
-    raise TimeoutError(f"AXI-Lite {what} not accepted")
+            return sampled
+    raise TimeoutError(f"{what}: no handshake in {timeout} cycles")
+
+
+async def _handshake(ctx, ready, what):
+    await wait_high(ctx, ready, timeout=_AXIL_TIMEOUT, what=f"AXI-Lite {what}")
 
 
 async def axil_write(ctx, dut, addr, value):
@@ -100,12 +109,10 @@ async def axil_read(ctx, dut, addr):
     ctx.set(dut.s_axil_rready, 1)
     await _handshake(ctx, dut.s_axil_arready, "read address")
     ctx.set(dut.s_axil_arvalid, 0)
-    for _ in range(_AXIL_TIMEOUT):
-        _, _, v, d = await ctx.tick().sample(dut.s_axil_rvalid, dut.s_axil_rdata)
-        if v:
-            ctx.set(dut.s_axil_rready, 0)
-            return d
-    raise TimeoutError("AXI-Lite read data not returned")
+    data, = await wait_high(ctx, dut.s_axil_rvalid, dut.s_axil_rdata, timeout=_AXIL_TIMEOUT,
+                            what="AXI-Lite read data")
+    ctx.set(dut.s_axil_rready, 0)
+    return data
 
 
 class Harness:

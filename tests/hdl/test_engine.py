@@ -120,6 +120,17 @@ class Case:
         return int(sum(max(-(-int(a) * self.c // L), -(-self.ph * self.pw * self.c // L)) for a in area))
 
 
+async def run_problem(ctx, hn, case):
+    """Configure, start, stream every frame of ``case`` and read the counters at the end."""
+    await case.configure(ctx, hn)
+    await hn.start(ctx)
+    r = await hn.stream(ctx, case.frames, case.nbeats)
+    for _ in range(5):     # let the last counter updates land before reading them
+        await ctx.tick()
+    await hn.read_counters(ctx, r)
+    return r
+
+
 def run_case(dtype, lanes, bin_mode, seed, *, traffic=None, bad_batch_rows=(), bad_frame_rows=(),
              engine=None, problem=None):
     dut = engine or make_engine(dtype, lanes)
@@ -129,13 +140,7 @@ def run_case(dtype, lanes, bin_mode, seed, *, traffic=None, bad_batch_rows=(), b
     res = {}
 
     async def tb(ctx):
-        await case.configure(ctx, hn)
-        await hn.start(ctx)
-        r = await hn.stream(ctx, case.frames, case.nbeats)
-        for _ in range(5):
-            await ctx.tick()
-        await hn.read_counters(ctx, r)
-        res["r"] = r
+        res["r"] = await run_problem(ctx, hn, case)
 
     simulate(dut, tb)
     case.check(res["r"])
@@ -217,13 +222,7 @@ def test_size_error_then_recovery_and_reset_mid_roi():
         assert await axil_read(ctx, dut, R["STATUS"]) & 1 == 0
         # A clean second run on another map.
         hn2.base = BASE
-        await second.configure(ctx, hn2)
-        await hn2.start(ctx)
-        r2 = await hn2.stream(ctx, second.frames, second.nbeats)
-        for _ in range(5):
-            await ctx.tick()
-        await hn2.read_counters(ctx, r2)
-        res["r"] = r2
+        res["r"] = await run_problem(ctx, hn2, second)
 
     simulate(dut, tb)
     second.check(res["r"])

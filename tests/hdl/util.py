@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from amaranth.sim import Simulator
 
+from sim.pysim import wait_high
+
 __all__ = ["simulate", "stream_put", "stream_get"]
 
 
@@ -22,24 +24,17 @@ def simulate(dut, *testbenches, deadline_s=None, vcd=None):
         sim.run()
 
 
-async def stream_put(ctx, stream, payload, *, last=None, timeout=10_000):
+async def stream_put(ctx, stream, payload, *, timeout=10_000):
     """Drive one beat on a ``lib.stream`` interface (valid before ready)."""
     ctx.set(stream.payload, payload)
     ctx.set(stream.valid, 1)
-    for _ in range(timeout):
-        _, _, ready = await ctx.tick().sample(stream.ready)
-        if ready:
-            ctx.set(stream.valid, 0)
-            return
-    raise TimeoutError("stream_put: no ready")
+    await wait_high(ctx, stream.ready, timeout=timeout, what="stream_put")
+    ctx.set(stream.valid, 0)
 
 
 async def stream_get(ctx, stream, *, timeout=10_000):
     """Accept one beat from a ``lib.stream`` interface and return its payload."""
     ctx.set(stream.ready, 1)
-    for _ in range(timeout):
-        _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload)
-        if valid:
-            ctx.set(stream.ready, 0)
-            return payload
-    raise TimeoutError("stream_get: no valid")
+    payload, = await wait_high(ctx, stream.valid, stream.payload, timeout=timeout, what="stream_get")
+    ctx.set(stream.ready, 0)
+    return payload
