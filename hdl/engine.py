@@ -442,9 +442,14 @@ class RoIPoolEngine(wiring.Component):
         ``"int8"``, ``"int16"``, ``"float16"``, ``"bfloat16"`` or ``"float32"``.
     max_n, max_c, max_h, max_w : int
         Largest batch, channel count and feature-map size (``max_h`` and
-        ``max_w`` at most 32767: descriptors carry 16-bit edges).
+        ``max_w`` at most 32767: descriptors carry 16-bit edges).  The
+        defaults (C 2048, 512 x 512) hold every standard workload's map,
+        including fpn-p2's 200 x 272; they size counters, edges and the
+        argmax index (``bits_for(max_h * max_w - 1)`` = 18 bits per lane).
     max_pooled : int
-        Largest PH and PW, in [1, 64].
+        Largest PH and PW, in [1, 64].  Default 7 (Fast R-CNN, FPN heads);
+        the bin memory and the row stage grow with it, so a 14 x 14 head
+        (faster-rcnn-r50-c4) is a ``max_pooled=14`` build.
     argmax : bool
         Emit 32-bit argmax fields beside the values.
     addr_width : int
@@ -464,8 +469,8 @@ class RoIPoolEngine(wiring.Component):
     :mod:`hdl.protocol` for formats and the register map.
     """
 
-    def __init__(self, *, lanes: int = 8, dtype: str = "int16", max_n: int = 4, max_c: int = 512,
-                 max_h: int = 64, max_w: int = 64, max_pooled: int = 7, argmax: bool = True,
+    def __init__(self, *, lanes: int = 8, dtype: str = "int16", max_n: int = 4, max_c: int = 2048,
+                 max_h: int = 512, max_w: int = 512, max_pooled: int = 7, argmax: bool = True,
                  addr_width: int = 32, id_width: int = 1, fifo_depth: int = 512, slots: int = 4):
         try:
             self._validate(lanes, dtype, max_n, max_c, max_h, max_w, max_pooled, argmax,
