@@ -133,6 +133,10 @@ def build_report(opts: Options) -> dict:
     default_row = next((r for r in builds if r["engine"].get("lanes") == default_kwargs["lanes"]
                         and all(r["engine"].get(k) == v for k, v in default_kwargs.items())), None)
     default_written = None
+    archive_written = None
+    if opts.write_data:
+        path = sweep.archive_rows(builds, opts.fpga)
+        archive_written = None if path is None else str(path)
     if opts.write_data and default_row is not None and default_row["status"] == "ok":
         path = Path(opts.data_dir) / sweep.DEFAULT_RECORD.name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -183,7 +187,7 @@ def build_report(opts: Options) -> dict:
         "settings": _settings(opts),
         "fpga": {"configs": rows, "workload_builds": extra_rows, "pareto": pareto,
                  "default_label": None if default_row is None else default_row["label"],
-                 "default_record_written": default_written,
+                 "default_record_written": default_written, "archive_written": archive_written,
                  "default_record_used": None if default_rec is None else
                  {k: default_rec[k] for k in ("source", "stale", "fmax_mhz", "hdl_sha256")}},
         "workloads": wrows,

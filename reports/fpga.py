@@ -53,6 +53,18 @@ Tool quirks this module works around
   8-lane 16-bit datapath; the 85k in CABGA381 has 365).  A design with more
   ports than pads will not place; ``out_of_context=True`` passes
   ``--out-of-context``, which skips I/O buffers and global clock promotion.
+
+Archive
+-------
+Place and route of the whole sweep takes hours, so its results are data:
+:func:`archive_results` copies the cached results of the configurations a
+report used (Yosys figures and every seed's nextpnr figures, with the date
+each was measured and the git state) into ``reports/data/fpga-results.json``,
+which is committed.  :func:`synthesize` restores an entry into its cache
+before it runs anything, but only under the same full key: the same Verilog
+bytes, options, router, cache schema and tool package versions (which
+``pyproject.toml`` pins for this reason).  Anything else is measured afresh.
+A restored result says so (``restored_from``) and keeps its original date.
 """
 
 from __future__ import annotations
@@ -77,6 +89,9 @@ from typing import Iterable, Sequence
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUILD_DIR = REPO_ROOT / "build" / "fpga"
+#: Committed place-and-route results (see "Archive" in the module notes).
+ARCHIVE = REPO_ROOT / "reports" / "data" / "fpga-results.json"
+ARCHIVE_SCHEMA = 1
 OUT_DIR = Path(__file__).resolve().parent / "out"
 
 #: Bumped whenever the layout or the meaning of cached results changes.
@@ -414,6 +429,61 @@ def config_key(sources: dict[str, bytes], top: str, *, device: str, package: str
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _measured_here() -> dict:
+    """When, where and at which commit a tool result was produced (kept when archived)."""
+    from .provenance import git_state, machine, utc_now
+    state = git_state()
+    return {"date": utc_now(), "machine": machine(), "commit": state["commit"], "dirty": state["dirty"]}
+
+
+def _restore(cfg: Path, key: str, seeds: Sequence[int], archive: Path | None) -> None:
+    """Copy archived results for ``key`` into the cache folder where it lacks them."""
+    entry = (_read_json(archive) or {}).get("entries", {}).get(key) if archive else None
+    if not entry:
+        return
+    tag = {"restored_from": str(archive.relative_to(REPO_ROOT) if archive.is_relative_to(REPO_ROOT) else archive)}
+    if not (cfg / "yosys.result.json").is_file() and entry.get("yosys"):
+        _write_json(cfg / "yosys.result.json", {**entry["yosys"], **tag})
+    for s in seeds:
+        res = entry.get("seeds", {}).get(str(s))
+        if res and not (cfg / f"seed_{s}" / "result.json").is_file():
+            (cfg / f"seed_{s}").mkdir(exist_ok=True)
+            _write_json(cfg / f"seed_{s}" / "result.json", {**res, **tag})
+
+
+def archive_results(results: Iterable[dict], archive: Path = ARCHIVE) -> Path:
+    """Add the cached tool results behind ``results`` (dicts returned by
+    :func:`synthesize`) to the archive; entries of other keys are kept.
+
+    Only results that hold a figure are archived (a failed seed has no
+    ``result.json``); the file is rewritten atomically.
+    """
+    archive = Path(archive)
+    data = _read_json(archive) or {}
+    entries = dict(data.get("entries", {}))
+    for r in results:
+        cfg = Path(r["build_dir"])
+        yosys = _read_json(cfg / "yosys.result.json")
+        seeds = {str(s): _read_json(cfg / f"seed_{s}" / "result.json") for s in r["seeds"]}
+        seeds = {s: {k: v for k, v in res.items() if k not in ("restored_from", "ran")}
+                 for s, res in seeds.items() if res}
+        if yosys is None or not seeds:
+            continue
+        old = entries.get(r["key"], {})
+        entries[r["key"]] = {
+            "top": r["top"], "device": r["device"], "package": r["package"], "freq_mhz": r["freq_mhz"],
+            "out_of_context": r["out_of_context"], "synth_args": r["synth_args"],
+            "tool_packages": r["tool_packages"],
+            "yosys": {k: v for k, v in yosys.items() if k != "restored_from"},
+            "seeds": {**old.get("seeds", {}), **seeds},
+        }
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    _write_json(archive, {"schema": ARCHIVE_SCHEMA,
+                          "what": "ECP5 place-and-route results by reports.fpga cache key (see reports/fpga.py)",
+                          "entries": dict(sorted(entries.items()))})
+    return archive
+
+
 def _synth_stage(cfg: Path, names: list[str], top: str, synth_args: str) -> dict:
     """Yosys, once per configuration; cached in ``cfg/yosys.result.json``."""
     done = cfg / "yosys.result.json"
@@ -438,6 +508,7 @@ def _synth_stage(cfg: Path, names: list[str], top: str, synth_args: str) -> dict
     _run_tool("nextpnr-ecp5", ["--version"], cwd=cfg, log=ver_log, expect=[])
     m = re.search(r"nextpnr-[0-9][^\s)]*", ver_log.read_text(errors="replace"))
     result = {
+        **_measured_here(),
         "yosys_s": round(seconds, 3),
         "yosys_version": parse_yosys_version(log_text) or stat.get("creator"),
         "nextpnr_version": m[0] if m else None,
@@ -490,6 +561,7 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
     if not parsed["utilisation"]:
         parsed = {**parsed, "utilisation": parsed_log["utilisation"]}
     result = {
+        **_measured_here(),
         "seed": seed,
         "nextpnr_s": round(seconds, 3),
         "fmax_mhz": parsed["fmax_mhz"],
@@ -514,7 +586,7 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
                seeds: Sequence[int] = (1, 2, 3), freq_mhz: float = 200,
                build_dir: str | os.PathLike | None = None, jobs: int = 1,
                out_of_context: bool = False, synth_args: str = "", clock: str | None = None,
-               force: bool = False, progress: bool | None = None) -> dict:
+               force: bool = False, progress: bool | None = None, archive: Path | None = ARCHIVE) -> dict:
     """Synthesise, place and route a design on an ECP5; return its figures.
 
     Yosys runs once; nextpnr runs once per seed.  Every stage is cached under
@@ -559,6 +631,9 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
     progress : bool, optional
         Show a tqdm progress bar over the seeds; default: when stderr is a
         terminal.
+    archive : path, optional
+        Committed results to restore from when the cache lacks them (same
+        full key only); ``None``: measure everything here.
 
     Returns
     -------
@@ -577,7 +652,10 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         ``runtime_s`` (tool wall time that produced the figures: Yosys plus
         every nextpnr run, as measured when they ran), ``yosys_s``,
         ``nextpnr_s_per_seed``, ``call_s`` (this call), ``cached`` (no tool
-        ran in this call), ``key``, ``build_dir``.
+        ran in this call), ``key``, ``build_dir``; ``measured_per_seed``
+        (``{"date", "machine", "commit", "dirty"}`` of each seed's run, or
+        ``None`` for results older than these fields) and ``restored_from``
+        (the archive, when any figure came from it).
 
     Raises
     ------
@@ -597,6 +675,7 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_$]*", top):
         raise ValueError(f"not a Verilog module name: {top!r}")
     paths = _as_paths(verilog_path)
+    archive = Path(archive) if archive else None
     sources = {p.name: p.read_bytes() for p in paths}
     key = config_key(sources, top, device=device, package=package, freq_mhz=freq_mhz,
                      out_of_context=out_of_context, synth_args=synth_args)
@@ -616,7 +695,14 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
             dst = cfg / "src" / name
             if not dst.is_file() or dst.read_bytes() != data:
                 dst.write_bytes(data)
-        synth = _synth_stage(cfg, list(sources), top, synth_args)
+        _restore(cfg, key, seeds, None if force else archive)
+        synth = _read_json(cfg / "yosys.result.json")
+        if synth is not None and all((cfg / f"seed_{s}" / "result.json").is_file() for s in seeds):
+            # Every seed is cached: nextpnr will not run, so no netlist is needed
+            # (a restored entry has figures but no synth.json).
+            synth = {**synth, "ran": False}
+        else:
+            synth = _synth_stage(cfg, list(sources), top, synth_args)
 
         opts = dict(device=device, package=package, freq_mhz=freq_mhz, out_of_context=out_of_context)
         results: dict[int, dict] = {}
@@ -709,6 +795,9 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         "nextpnr_s_per_seed": nextpnr_s,
         "call_s": round(time.perf_counter() - t_call, 3),
         "cached": not synth["ran"] and not any(r["ran"] for r in per_seed),
+        "measured_per_seed": [{k: r[k] for k in ("date", "machine", "commit", "dirty")} if "date" in r else None
+                              for r in per_seed],
+        "restored_from": next((r["restored_from"] for r in (synth, *per_seed) if r.get("restored_from")), None),
         "key": key,
         "build_dir": str(cfg),
     }

@@ -128,6 +128,9 @@ class FpgaSettings:
     jobs: int = 1
     build_dir: Path | None = None
     failure_dir: Path = field(default=FAILURE_DIR)
+    #: Committed results restored into the cache (same key only) and written
+    #: by a full report run; ``None``: measure everything, archive nothing.
+    archive: Path | None = fpga.ARCHIVE
 
     @property
     def part(self) -> str:
@@ -177,7 +180,7 @@ def _run_seed(verilog: Path, seed: int, settings: FpgaSettings, key: str, folder
     try:
         r = fpga.synthesize(verilog, TOP, device=settings.device, package=settings.package,
                             seeds=(seed,), freq_mhz=settings.freq_mhz, build_dir=settings.build_dir,
-                            out_of_context=settings.out_of_context, progress=False)
+                            out_of_context=settings.out_of_context, progress=False, archive=settings.archive)
     except RuntimeError as exc:
         status, reason = classify_failure(str(exc))
         log = folder / f"seed_{seed}" / "nextpnr.log"
@@ -227,6 +230,7 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
     ``failed_seeds``, tool versions and run times, and ``provenance``.
     """
     defaults = engine_defaults() if defaults is None else defaults
+    measured_at, restored = {}, None
     row = {**_row_base(kwargs, defaults), **_empty_figures(), "seeds": list(settings.seeds),
            "fmax_mhz_per_seed": [None] * len(settings.seeds), "failed_seeds": {}, "reason": None}
     reason = rejection(kwargs)
@@ -272,8 +276,15 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
                    runtime_s=round(first["yosys_s"] + sum(r["nextpnr_s_per_seed"][0] for r in ok.values()), 3),
                    cached=all(r["cached"] for r in ok.values()))
         tools.update(yosys=first["yosys_version"], nextpnr=first["nextpnr_version"])
-        dates = [file_date(folder / f"seed_{s}" / "result.json") for s in ok]
-        when = max(dates)
+        # When and at which commit the newest seed was measured (results older
+        # than those fields: the cache file's date, this tree's commit).
+        runs = [(m or {"date": file_date(folder / f"seed_{s}" / "result.json")})
+                for s, r in ok.items() for m in r["measured_per_seed"]]
+        newest = max(runs, key=lambda m: m["date"])
+        when = newest["date"]
+        if "commit" in newest:
+            measured_at = {"commit": newest["commit"], "dirty": newest["dirty"]}
+        restored = next((r["restored_from"] for r in ok.values() if r.get("restored_from")), None)
         if failures:
             row["reason"] = f"{len(failures)} of {len(settings.seeds)} seeds failed"
     else:
@@ -289,7 +300,8 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
         f"{tools['yosys'] or 'Yosys'} synth_ecp5 + {tools['nextpnr'] or 'nextpnr-ecp5'} (YoWASP), "
         f"{settings.describe()}, on {machine()}",
         when=when, verilog_sha256=hashlib.sha256(verilog.read_bytes()).hexdigest(),
-        hdl_sha256=source_hash(), tools=tools,
+        hdl_sha256=source_hash(), tools=tools, **measured_at,
+        **({"source": f"restored from {restored} (same Verilog, options and tools)"} if restored else {}),
     )
     return row
 
@@ -330,6 +342,29 @@ def run_sweep(configs: list[dict], settings: FpgaSettings, *, progress: bool | N
         return [done[i] for i in range(len(configs))]
     finally:
         bar.close()
+
+
+def archive_rows(rows: list[dict], settings: FpgaSettings) -> Path | None:
+    """Add the seeds that routed in ``rows`` to ``settings.archive`` (:func:`reports.fpga.archive_results`);
+    return its path, or ``None`` when the settings name no archive.
+
+    The results are read back through :func:`reports.fpga.synthesize`, which
+    serves them from its cache (no tool runs for a row that came from it).
+    """
+    if settings.archive is None:
+        return None
+    results = []
+    for row in rows:
+        seeds = [s for s, f in zip(row["seeds"], row["fmax_mhz_per_seed"]) if f is not None]
+        if row["status"] != "ok" or not seeds:
+            continue
+        verilog = Path(row["verilog"])
+        results.append(fpga.synthesize(verilog if verilog.is_absolute() else REPO_ROOT / verilog, TOP,
+                                       device=settings.device, package=settings.package, seeds=seeds,
+                                       freq_mhz=settings.freq_mhz, build_dir=settings.build_dir,
+                                       out_of_context=settings.out_of_context, progress=False,
+                                       archive=settings.archive))
+    return fpga.archive_results(results, settings.archive)
 
 
 # --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """reports.fpga: log parsing on captured nextpnr output, and a real Yosys +
 nextpnr run of a small Amaranth design (marked slow)."""
 
+import json
 import statistics
 import time
 
@@ -225,6 +226,28 @@ def test_synthesize_real_design_and_cache(design):
     # A subset of the seeds is served from the same cache.
     one = fpga.synthesize(design, "max_reduce", seeds=(2,), build_dir=build)
     assert one["cached"] and one["fmax_mhz_per_seed"] == r["fmax_mhz_per_seed"][1:]
+
+
+@pytest.mark.slow
+def test_archived_results_are_restored_only_under_the_same_key(design, tmp_path):
+    build = design.parent / "build"
+    r = fpga.synthesize(design, "max_reduce", seeds=(1, 2), build_dir=build)
+    archive = fpga.archive_results([r], tmp_path / "fpga-results.json")
+    entry = json.loads(archive.read_text())["entries"][r["key"]]
+    assert sorted(entry["seeds"]) == ["1", "2"] and entry["yosys"]["yosys_cells"]
+    assert all(entry["seeds"][str(s)]["date"] == m["date"] for s, m in zip(r["seeds"], r["measured_per_seed"]))
+
+    # An empty cache is filled from the archive: no tool runs, same figures and dates.
+    t0 = time.perf_counter()
+    back = fpga.synthesize(design, "max_reduce", seeds=(1, 2), build_dir=tmp_path / "fresh", archive=archive)
+    assert time.perf_counter() - t0 < 5.0
+    assert back["cached"] and back["restored_from"] == str(archive)
+    for k in ("fmax_mhz_per_seed", "fmax_mhz_median", "lut4", "ff", "comb", "key", "measured_per_seed"):
+        assert back[k] == r[k], k
+    # Without the archive nothing is restored (the fresh cache is now filled,
+    # so use another folder); another option is another key and is measured.
+    assert fpga.synthesize(design, "max_reduce", seeds=(1,), build_dir=tmp_path / "other", archive=None,
+                           freq_mhz=150)["restored_from"] is None
 
 
 @pytest.mark.slow
