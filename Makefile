@@ -20,7 +20,7 @@ QUICK      ?= 0
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sim test verilog lint report bench crosscheck icarus clean distclean
+.PHONY: help venv sim test verilog lint report bench crosscheck sysdeps icarus clean distclean
 
 help: ## list the targets
 	@echo "RoI-pooling accelerator toolkit"
@@ -39,10 +39,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## create or update .venv from pyproject.toml
 
-sim: $(STAMP) ## simulate WORKLOAD on the engine's Verilog (SIM=), check it bit for bit, print cycles
+sim: $(STAMP) sysdeps ## simulate WORKLOAD on the engine's Verilog (SIM=), check it bit for bit, print cycles
 	$(PY) -m sim $(WORKLOAD) --dtype $(DTYPE) --lanes $(LANES) --sim $(SIM) --waves $(WAVES)
 
-test: $(STAMP) icarus ## run the whole test suite
+test: $(STAMP) sysdeps ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 verilog: $(STAMP) ## generate build/roipool_engine.v and its JSON (LANES=, DTYPE=)
@@ -60,15 +60,23 @@ crosscheck: $(STAMP) ## run every available backend against the golden model
 bench: $(STAMP) ## print speed figures measured side by side
 	$(PY) -m reports.bench
 
-# Icarus Verilog is the optional second simulator.  Install it where apt-get
-# is usable (root on Debian/Ubuntu); elsewhere its tests skip with a reason.
-icarus:
-	@if command -v iverilog >/dev/null 2>&1; then :; \
+# Optional system packages, installed where apt-get is usable (root on
+# Debian/Ubuntu); elsewhere what needs them says so and falls back:
+#   iverilog    the second simulator (its tests skip with a reason);
+#   liblz4-dev  Verilator's FST waveform writer (WAVES=1 falls back to VCD).
+SYSPKGS := iverilog:iverilog liblz4-dev:/usr/include/lz4.h
+sysdeps:
+	@missing=""; for p in $(SYSPKGS); do pkg=$${p%%:*}; probe=$${p#*:}; \
+	  if [ "$${probe#/}" != "$$probe" ]; then [ -e "$$probe" ] || missing="$$missing $$pkg"; \
+	  else command -v "$$probe" >/dev/null 2>&1 || missing="$$missing $$pkg"; fi; done; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	  echo "installing Icarus Verilog with apt-get"; \
-	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iverilog >/dev/null; } \
-	    || echo "warning: apt-get could not install iverilog; the Icarus tests will be skipped"; \
-	else echo "note: iverilog is absent and apt-get is not usable here; the Icarus tests will be skipped"; fi
+	  echo "installing$$missing with apt-get"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; } \
+	    || echo "warning: apt-get could not install$$missing (Icarus tests skip, waveforms fall back to VCD)"; \
+	else echo "note:$$missing absent and apt-get not usable here (Icarus tests skip, waveforms fall back to VCD)"; fi
+
+icarus: sysdeps
 
 clean: ## remove generated files (build/, reports/out/, caches)
 	rm -rf $(BUILD) sim_build reports/out .pytest_cache .hypothesis
