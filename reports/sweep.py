@@ -172,15 +172,20 @@ def _failure_path(settings: FpgaSettings, key: str, seed: int) -> Path:
     return Path(settings.failure_dir) / f"{TOP}-{key[:16]}-seed{seed}.json"
 
 
+def _synthesize(verilog: Path, seeds, settings: FpgaSettings) -> dict:
+    """:func:`reports.fpga.synthesize` of the engine's top level under ``settings``."""
+    return fpga.synthesize(verilog, TOP, device=settings.device, package=settings.package, seeds=seeds,
+                           freq_mhz=settings.freq_mhz, build_dir=settings.build_dir,
+                           out_of_context=settings.out_of_context, progress=False, archive=settings.archive)
+
+
 def _run_seed(verilog: Path, seed: int, settings: FpgaSettings, key: str, folder: Path) -> dict:
     """One seed: ``{"ok": True, "result": ...}`` or ``{"ok": False, "status", "reason", ...}``."""
     cached = fpga._read_json(_failure_path(settings, key, seed))
     if cached is not None:
         return {**cached, "ok": False, "cached": True}
     try:
-        r = fpga.synthesize(verilog, TOP, device=settings.device, package=settings.package,
-                            seeds=(seed,), freq_mhz=settings.freq_mhz, build_dir=settings.build_dir,
-                            out_of_context=settings.out_of_context, progress=False, archive=settings.archive)
+        r = _synthesize(verilog, (seed,), settings)
     except RuntimeError as exc:
         status, reason = classify_failure(str(exc))
         log = folder / f"seed_{seed}" / "nextpnr.log"
@@ -359,11 +364,7 @@ def archive_rows(rows: list[dict], settings: FpgaSettings) -> Path | None:
         if row["status"] != "ok" or not seeds:
             continue
         verilog = Path(row["verilog"])
-        results.append(fpga.synthesize(verilog if verilog.is_absolute() else REPO_ROOT / verilog, TOP,
-                                       device=settings.device, package=settings.package, seeds=seeds,
-                                       freq_mhz=settings.freq_mhz, build_dir=settings.build_dir,
-                                       out_of_context=settings.out_of_context, progress=False,
-                                       archive=settings.archive))
+        results.append(_synthesize(verilog if verilog.is_absolute() else REPO_ROOT / verilog, seeds, settings))
     return fpga.archive_results(results, settings.archive)
 
 
