@@ -19,8 +19,9 @@ Vertical stage
     ``hstart[ph] <= h < hend[ph]`` is walked one set bit per cycle: V0 reads
     ``B[ph]`` (a copy of the row vector travels along, so the pending slot
     frees on the last ph's V0), V1 compares the whole vector in parallel and
-    writes back.  Read-during-write transparency makes back-to-back rows on
-    the same ``ph`` hazard-free.  An entry is initialised on its first touch
+    writes back.  The read is registered (not transparent); when V0 reads the
+    entry V1 is writing in the same cycle (back-to-back rows on the same
+    ``ph``), V1 takes its previous result from a register instead.  An entry is initialised on its first touch
     in the tile (``touched`` bits) instead of being cleared (no clear pass).
 
 Output stage
@@ -163,7 +164,10 @@ class Pooler(wiring.Component):
         mem = Memory(shape=unsigned(self.vw), depth=2 << pbits, init=[])
         m.submodules.bins = mem
         wp = mem.write_port()
-        rp_v = mem.read_port(transparent_for=(wp,))
+        # V0's read port is not transparent: its data come from a register
+        # after the LUT-RAM (the read is not in V1's merge path); the one
+        # write it misses, V1's of the cycle before, is forwarded (v1_fwd).
+        rp_v = mem.read_port()
         rp_o = mem.read_port(transparent_for=(wp,))
 
         def addr(bank, ph):
@@ -218,12 +222,15 @@ class Pooler(wiring.Component):
         v1_last = Signal()
         v1_skip = Signal()
         m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
+        v1_fwd = Signal()
+        v1_prev = Signal(self.vw)     # the entry V1 wrote last cycle
         with m.If(v_go):
             m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.sync += [
                     v1_write.eq(1), v1_ph.eq(low), v1_vec.eq(pend_vec),
                     v1_first.eq(~touched.bit_select(low, 1)),
+                    v1_fwd.eq(v1_write & (v1_bank == vbank) & (v1_ph == low)),
                     touched.eq(touched | (Const(1, P) << low)),
                 ]
             with m.If(pend_one):
@@ -236,7 +243,7 @@ class Pooler(wiring.Component):
                     ]
         # V1: merge the row vector into B[ph] (strict >, earlier rows keep ties).
         acc_vec = Signal(self.vw)
-        m.d.comb += acc_vec.eq(Mux(v1_first, init_vec, rp_v.data))
+        m.d.comb += acc_vec.eq(Mux(v1_first, init_vec, Mux(v1_fwd, v1_prev, rp_v.data)))
         merged = []
         for pw in range(P):
             for lane in range(L):
@@ -248,6 +255,7 @@ class Pooler(wiring.Component):
             wp.data.eq(Cat(*merged)),
             wp.en.eq(v1_write),
         ]
+        m.d.sync += v1_prev.eq(wp.data)
         # Non-empty row / column bins of the finished tile's RoI, registered
         # with the bank hand-over so the output stage does not compare edges.
         e_v1 = select(m, (self.edges[i] for i in range(self.slots)), v1_slot, name="e_v1")
@@ -356,9 +364,18 @@ class Pooler(wiring.Component):
                     load_pending(racc_next, t_hmask, 0)
 
         # ---------------- output stage ------------------------------------
+        # Two registers: O1 holds the selected pw group of the entry (LUT-RAM
+        # read + 7:1 group mux in one cycle), O2 the result beat (key to bits,
+        # empty-bin and argmax selects in the next).  Both pass ready through
+        # (``~valid | next takes``), so one beat per cycle is sustained; a beat
+        # is accepted 2 cycles after its load.
         obank = Signal()
         oph = Signal(range(max(P, 2)))
         opw = Signal(range(max(P, 2)))
+        g_valid = Signal()
+        g_group = Signal(L * lw)
+        g_nonempty = Signal()
+        g_last = Signal()
         o_valid = Signal()
         o_data = Signal(self.out_width)
         o_last = Signal()
@@ -368,8 +385,10 @@ class Pooler(wiring.Component):
             self.out.payload.last.eq(o_last),
         ]
         cur_last = Mux(obank, info_last[1], info_last[0])
+        o_adv = ~o_valid | self.out.ready
+        g_adv = ~g_valid | o_adv
         load = Signal()
-        m.d.comb += load.eq(full.bit_select(obank, 1) & (~o_valid | self.out.ready))
+        m.d.comb += load.eq(full.bit_select(obank, 1) & g_adv)
         last_pw = opw + 1 == self.pw_count
         last_bin = last_pw & (oph + 1 == self.ph_count)
         n_bank = Signal()
@@ -387,23 +406,28 @@ class Pooler(wiring.Component):
         # The entry for the beat loaded next cycle is read this cycle.
         m.d.comb += [rp_o.addr.eq(addr(n_bank, n_ph)), rp_o.en.eq(1)]
 
+        # O1: the load reads the bank for the last time for this bin, so the
+        # bank and the RoI's slot are released here (``out_clear``,
+        # ``slot_done``: the slot's edges are not used past this point).
         row_ne = Mux(obank, info_rne[1], info_rne[0]).bit_select(oph, 1)
         col_ne = Mux(obank, info_cne[1], info_cne[0]).bit_select(opw, 1)
-        nonempty = row_ne & col_ne
         # pw select as a case mux (a variable shifter of the whole entry
         # would be an O(width^2) barrel shifter in netlist form).
         group = select(m, (rp_o.data[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), opw, name="group")
+        m.d.sync += g_valid.eq(load | (g_valid & ~o_adv))
+        with m.If(load):
+            m.d.sync += [g_group.eq(group), g_nonempty.eq(row_ne & col_ne), g_last.eq(cur_last & last_bin)]
+            m.d.comb += self.slot_done.eq(cur_last & last_bin)
+
+        # O2: element bits, empty bins and argmax.
         values, args = [], []
         for lane in range(L):
-            rec = group[lane * lw: (lane + 1) * lw]
+            rec = g_group[lane * lw: (lane + 1) * lw]
             key, nz, ix = rec[:kw], rec[kw], rec[kw + 1:]
-            values.append(Mux(nonempty, key_to_bits(dt, key, nz), 0))
+            values.append(Mux(g_nonempty, key_to_bits(dt, key, nz), 0))
             if self.argmax:
-                won = nonempty & (key != dt.init_key)
+                won = g_nonempty & (key != dt.init_key)
                 args.append(Mux(won, ix.as_unsigned(), Const(-1, 32)))
-        with m.If(load):
-            m.d.sync += [o_valid.eq(1), o_data.eq(Cat(*values, *args)), o_last.eq(cur_last & last_bin)]
-            m.d.comb += self.slot_done.eq(cur_last & last_bin)
-        with m.Elif(self.out.ready):
-            m.d.sync += o_valid.eq(0)
+        with m.If(o_adv):
+            m.d.sync += [o_valid.eq(g_valid), o_data.eq(Cat(*values, *args)), o_last.eq(g_last)]
         return m

@@ -68,7 +68,7 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
 * **output stage**: ``PH * PW`` beats per tile, back to back, the first one
   loaded two cycles after the tile's last vertical op (tile-end and ``full``
   registers), never before the previous tile's last; each beat is accepted
-  the cycle after its load.
+  two cycles after its load (pw-group register O1, result register O2).
 
 The fixed latencies live in :class:`StageTiming` (``TIMING``), named by
 stage; the capacities come from the engine's own parameters.
@@ -144,7 +144,8 @@ class StageTiming:
         A tile's last vertical op to its first output load (``v1_tile_end``,
         then ``full``).
     output_to_accept : int
-        Output load to the beat's acceptance (registered ``tvalid``).
+        Output load to the beat's acceptance (O1 group register, then the
+        registered result beat and ``tvalid``).
     release : int
         Last output load of a tile / RoI to its bank / slot being reusable
         (``full`` and ``alloc`` registers).
@@ -163,7 +164,7 @@ class StageTiming:
     tag_to_row: int = 1
     pend_to_vertical: int = 1
     tile_to_output: int = 2
-    output_to_accept: int = 1
+    output_to_accept: int = 2
     release: int = 1
 
     def vector(self) -> np.ndarray:
