@@ -266,32 +266,59 @@ class Pooler(wiring.Component):
                 m.d.sync += [info_last[b].eq(v1_last), info_rne[b].eq(Mux(v1_skip, 0, v1_rne)), info_cne[b].eq(v1_cne)]
         m.d.sync += full.eq((full & ~out_clear) | Mux(v1_tile_end, Const(1, 2) << v1_bank, 0))
 
-        # ---------------- tag stage (T) -----------------------------------
-        # One register stage in front of the row stage: it pops the FIFOs,
-        # turns each beat into lane records (key, -0.0 flag, index) and
-        # registers them with the beat's column-bin membership mask, so the
-        # row stage's accumulate loop is only compare + select.  Its ready is
-        # pass-through (``~t_valid | r_take``): no bubble, one cycle latency.
+        # ---------------- row register (R0) --------------------------------
+        # The row FIFO's data come straight out of a block RAM (slow clock to
+        # out), so a row descriptor is registered before the tag stage uses
+        # it, together with its slot's edges (the slot select happens here),
+        # the column ``tw`` and flat index ``tidx`` of its next beat (counters
+        # loaded with ``w0`` / ``idx0``: no ``w0 + count`` adder per beat) and
+        # ``w1 - 1`` (the last-beat test is an equality).  Ready is
+        # pass-through (``~r0_valid | r0_take``): the next row is loaded in
+        # the cycle the current one's last beat goes to T, so rows follow
+        # each other without a bubble; a row becomes usable 1 cycle after it
+        # leaves the FIFO.
         rd = self.rows.payload
-        cnt = Signal(range(self.max_w + 1))
-        w = Signal(range(self.max_w + 1))
-        idx = Signal(bits_for(self.max_h * self.max_w))
-        m.d.comb += [w.eq(rd.w0 + cnt), idx.eq(rd.idx0 + cnt)]
-        last_beat = (w + 1) == rd.w1
-        pend_free = ~pend_valid | v_free
+        elay = edges_layout(P, self.max_h, self.max_w)
+        r0_valid = Signal()
+        r0_e = Signal(elay)
+        r0_h = Signal(range(self.max_h))
+        r0_wlast = Signal(range(self.max_w + 1))
+        r0_last_row = Signal()
+        r0_last_tile = Signal()
+        r0_skip = Signal()
+        r0_slot = Signal(range(self.slots))
+        tw = Signal(range(self.max_w + 1))
+        tidx = Signal(bits_for(self.max_h * self.max_w))
+        r0_take = Signal()
+        m.d.comb += self.rows.ready.eq(~r0_valid | r0_take)
+        m.d.sync += r0_valid.eq((self.rows.valid & self.rows.ready) | (r0_valid & ~r0_take))
         e_row = select(m, (self.edges[i] for i in range(self.slots)), rd.slot, name="e_row")
+        with m.If(self.rows.valid & self.rows.ready):
+            m.d.sync += [
+                r0_e.eq(e_row), r0_h.eq(rd.h), r0_wlast.eq(rd.w1 - 1), r0_last_row.eq(rd.last_row),
+                r0_last_tile.eq(rd.last_tile), r0_skip.eq(rd.skip), r0_slot.eq(rd.slot),
+            ]
+
+        # ---------------- tag stage (T) -----------------------------------
+        # One register stage in front of the row stage: it takes the beats,
+        # turns each into lane records (key, -0.0 flag, index) and registers
+        # them with the beat's column-bin membership mask, so the row stage's
+        # accumulate loop is only compare + select.  Its ready is
+        # pass-through (``~t_valid | r_take``): no bubble, one cycle latency.
+        last_beat = tw == r0_wlast
+        pend_free = ~pend_valid | v_free
         lane_keys = []
         for lane in range(L):
             bits = self.beats.payload[lane * dt.width: (lane + 1) * dt.width]
             key, nz = elem_key(dt, bits)
-            lane_keys.append(Cat(key, nz, idx[: self.iw]))
+            lane_keys.append(Cat(key, nz, tidx[: self.iw]))
         w_mask = Signal(P)
         for pw in range(P):
-            m.d.comb += w_mask[pw].eq((e_row.ws[pw] <= w) & (w < e_row.we[pw]))
+            m.d.comb += w_mask[pw].eq((r0_e.ws[pw] <= tw) & (tw < r0_e.we[pw]))
         # ph membership of the row (used when it enters the pending slot).
         e_mask = Signal(P)
         for ph in range(P):
-            m.d.comb += e_mask[ph].eq((e_row.hs[ph] <= rd.h) & (rd.h < e_row.he[ph]) & (ph < self.ph_count))
+            m.d.comb += e_mask[ph].eq((r0_e.hs[ph] <= r0_h) & (r0_h < r0_e.he[ph]) & (ph < self.ph_count))
 
         t_valid = Signal()
         t_skip = Signal()
@@ -313,22 +340,25 @@ class Pooler(wiring.Component):
             m.d.sync += [
                 t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(w_mask),
                 t_last.eq(last), t_hmask.eq(e_mask),
-                t_last_row.eq(rd.last_row), t_last_tile.eq(rd.last_tile), t_slot.eq(rd.slot),
+                t_last_row.eq(r0_last_row), t_last_tile.eq(r0_last_tile), t_slot.eq(r0_slot),
             ]
 
-        with m.If(self.rows.valid & rd.skip):
+        with m.If(r0_valid & r0_skip):
             with m.If(t_ready):
-                m.d.comb += self.rows.ready.eq(1)
+                m.d.comb += r0_take.eq(1)
                 load_tag(1, 1)
-        with m.Elif(self.rows.valid):
+        with m.Elif(r0_valid):
             m.d.comb += self.in_stall.eq(~self.beats.valid)
             with m.If(self.beats.valid & t_ready):
                 m.d.comb += self.beats.ready.eq(1)
-                m.d.sync += cnt.eq(cnt + 1)
+                m.d.sync += [tw.eq(tw + 1), tidx.eq(tidx + 1)]
                 load_tag(0, last_beat)
                 with m.If(last_beat):
-                    m.d.comb += self.rows.ready.eq(1)
-                    m.d.sync += cnt.eq(0)
+                    m.d.comb += r0_take.eq(1)
+        # A new row's counters (after the increments: a row is loaded in the
+        # cycle the previous row's last beat is taken).
+        with m.If(self.rows.valid & self.rows.ready):
+            m.d.sync += [tw.eq(rd.w0), tidx.eq(rd.idx0)]
 
         # ---------------- row stage (R) -----------------------------------
         # The accumulators go back to the init records right after a row's
