@@ -130,9 +130,11 @@ class _Core(Elaboratable):
         ge_h = m.submodules.edges_h = BinEdgeGen(max_pooled=P, max_size=e.max_h)
         ge_w = m.submodules.edges_w = BinEdgeGen(max_pooled=P, max_size=e.max_w)
         elay = edges_layout(P, e.max_h, e.max_w)
-        st = Signal(elay)                         # staging edges of the RoI being parsed
-        st_batch = Signal(32)
-        x1, y1, x2, y2 = (Signal(signed(COORD_BITS), name=n) for n in ("x1", "y1", "x2", "y2"))
+        # Data registers written before they are read are reset-less: soft
+        # reset only goes to control state (a shorter reset net).
+        st = Signal(elay, reset_less=True)        # staging edges of the RoI being parsed
+        st_batch = Signal(32, reset_less=True)
+        x1, y1, x2, y2 = (Signal(signed(COORD_BITS), name=n, reset_less=True) for n in ("x1", "y1", "x2", "y2"))
         bad_frame = Signal()
         beat = Signal(range(2 * P + 3))
         parsed = Signal(32)
@@ -183,8 +185,8 @@ class _Core(Elaboratable):
             "w0": range(e.max_w + 1), "w1": range(e.max_w + 1),
             "skip": 1,
         })
-        slot_edges = Signal(data.ArrayLayout(elay, S))
-        slot_info = Signal(data.ArrayLayout(info_lay, S))
+        slot_edges = Signal(data.ArrayLayout(elay, S), reset_less=True)
+        slot_info = Signal(data.ArrayLayout(info_lay, S), reset_less=True)
         commit_ptr = Signal(range(S))
         issue_ptr = Signal(range(S))
         alloc = Signal(range(S + 1))              # slots holding a RoI not yet fully output
@@ -198,12 +200,12 @@ class _Core(Elaboratable):
         ]
 
         nb = bits_for(e.max_n - 1) if e.max_n > 1 else 1
-        prod_b = Signal(aw)
-        prod_h = Signal(aw)
-        prod_i = Signal(bits_for(e.max_h * e.max_w))
-        sum_a = Signal(aw)
-        sum_b = Signal(aw)
-        idx_b = Signal(bits_for(e.max_h * e.max_w))
+        prod_b = Signal(aw, reset_less=True)
+        prod_h = Signal(aw, reset_less=True)
+        prod_i = Signal(bits_for(e.max_h * e.max_w), reset_less=True)
+        sum_a = Signal(aw, reset_less=True)
+        sum_b = Signal(aw, reset_less=True)
+        idx_b = Signal(bits_for(e.max_h * e.max_w), reset_less=True)
         w_h0, w_h1, w_w0, w_w1 = (Signal(range(max(e.max_h, e.max_w) + 1), name=n) for n in ("w_h0", "w_h1", "w_w0", "w_w1"))
         w_skip = Signal()
         # Frame length and its last beat index, registered from the run
@@ -326,7 +328,7 @@ class _Core(Elaboratable):
         granted = Signal(9)
         m.d.sync += reserved.eq(reserved + granted - popped)
 
-        cur = Signal(info_lay)
+        cur = Signal(info_lay, reset_less=True)
         i_slot = Signal(range(S))
         tile = Signal(range(e.max_cb + 1))
         h = Signal(range(e.max_h + 1))

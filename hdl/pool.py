@@ -19,10 +19,10 @@ Vertical stage
     ``hstart[ph] <= h < hend[ph]`` is walked one set bit per cycle: V0 reads
     ``B[ph]`` (a copy of the row vector travels along, so the pending slot
     frees on the last ph's V0), V1 compares the whole vector in parallel and
-    writes back.  The read is registered (not transparent); when V0 reads the
-    entry V1 is writing in the same cycle (back-to-back rows on the same
-    ``ph``), V1 takes its previous result from a register instead.  An entry is initialised on its first touch
-    in the tile (``touched`` bits) instead of being cleared (no clear pass).
+    writes back.  V0 registers the entry already resolved: the init records
+    on the entry's first touch in the tile (no clear pass), V1's result of
+    the same cycle when V1 is writing that entry (back-to-back rows on the
+    same ``ph``), else the memory.
 
 Output stage
     When a tile's last row is merged its bank is handed over (``full``) and
@@ -164,10 +164,13 @@ class Pooler(wiring.Component):
         mem = Memory(shape=unsigned(self.vw), depth=2 << pbits, init=[])
         m.submodules.bins = mem
         wp = mem.write_port()
-        # V0's read port is not transparent: its data come from a register
-        # after the LUT-RAM (the read is not in V1's merge path); the one
-        # write it misses, V1's of the cycle before, is forwarded (v1_fwd).
-        rp_v = mem.read_port()
+        # V0 reads asynchronously (LUT-RAM) and registers the accumulator
+        # entry V1 merges into (``v1_acc``), already resolved: the init
+        # records on the entry's first touch in the tile, V1's result of
+        # this cycle when it writes the same entry (the one write the read
+        # cannot see yet), else the memory.  V1's loop is then only compare
+        # + select, and the selects' fanout sits in front of a register.
+        rp_v = mem.read_port(domain="comb")
         rp_o = mem.read_port(transparent_for=(wp,))
 
         def addr(bank, ph):
@@ -175,15 +178,28 @@ class Pooler(wiring.Component):
 
         # ---------------- shared state between the stages -----------------
         pend_valid = Signal()
-        pend_vec = Signal(self.vw)
+        # Wide data registers are reset-less (soft reset goes to control
+        # state only: a reset net to every flip-flop would be the longest net
+        # of the design); each is written before it is used.
+        pend_vec = Signal(self.vw, reset_less=True)
         pend_mask = Signal(P)
         # pend_mask has at most one bit set, registered with pend_mask so the
         # ready path back to the FIFOs does not go through the ph priority
         # encoder (the last ph of the pending row is "one bit left").
         pend_one = Signal()
+        # Lowest set bit of pend_mask, registered with it: the bin memory's
+        # read address comes straight from registers.
+        low = Signal(range(max(P, 2)))
 
         def at_most_one(x):
             return (x & (x - 1)) == 0
+
+        def lowest(x):
+            # priority encoder (lowest set bit; 0 if none)
+            out = Const(0, len(low))
+            for i in reversed(range(P)):
+                out = Mux(x[i], i, out)
+            return out
         pend_last_row = Signal()
         pend_last_tile = Signal()
         pend_skip = Signal()
@@ -199,10 +215,6 @@ class Pooler(wiring.Component):
         # ---------------- vertical stage (V0 / V1) ------------------------
         vbank = Signal()
         touched = Signal(P)
-        low = Signal(range(max(P, 2)))
-        for i in reversed(range(P)):
-            with m.If(pend_mask[i]):
-                m.d.comb += low.eq(i)
         remaining = Signal(P)
         m.d.comb += remaining.eq(pend_mask & ~(Const(1, P) << low))
         v_go = Signal()
@@ -210,27 +222,30 @@ class Pooler(wiring.Component):
             v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
             v_free.eq(v_go & pend_one),
             rp_v.addr.eq(addr(vbank, low)),
-            rp_v.en.eq(1),
         ]
         v1_write = Signal()
-        v1_first = Signal()
         v1_ph = Signal(range(max(P, 2)))
         v1_bank = Signal()
-        v1_vec = Signal(self.vw)
+        v1_vec = Signal(self.vw, reset_less=True)
         v1_tile_end = Signal()
         v1_slot = Signal(range(self.slots))
         v1_last = Signal()
         v1_skip = Signal()
         m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
-        v1_fwd = Signal()
-        v1_prev = Signal(self.vw)     # the entry V1 wrote last cycle
+        v1_acc = Signal(self.vw, reset_less=True)
+        v1_first = ~touched.bit_select(low, 1)
+        v1_fwd = v1_write & (v1_bank == vbank) & (v1_ph == low)
+        # Loaded every cycle (only used after an op): no enable on 2 x vw flip-flops.
+        m.d.sync += [
+            v1_vec.eq(pend_vec),
+            v1_acc.eq(Mux(v1_first, init_vec, Mux(v1_fwd, wp.data, rp_v.data))),
+        ]
         with m.If(v_go):
-            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
+            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), low.eq(lowest(remaining)),
+                         v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.sync += [
-                    v1_write.eq(1), v1_ph.eq(low), v1_vec.eq(pend_vec),
-                    v1_first.eq(~touched.bit_select(low, 1)),
-                    v1_fwd.eq(v1_write & (v1_bank == vbank) & (v1_ph == low)),
+                    v1_write.eq(1), v1_ph.eq(low),
                     touched.eq(touched | (Const(1, P) << low)),
                 ]
             with m.If(pend_one):
@@ -242,12 +257,10 @@ class Pooler(wiring.Component):
                         v1_skip.eq(pend_skip), vbank.eq(~vbank), touched.eq(0),
                     ]
         # V1: merge the row vector into B[ph] (strict >, earlier rows keep ties).
-        acc_vec = Signal(self.vw)
-        m.d.comb += acc_vec.eq(Mux(v1_first, init_vec, Mux(v1_fwd, v1_prev, rp_v.data)))
         merged = []
         for pw in range(P):
             for lane in range(L):
-                a = self._rec(acc_vec, pw, lane)
+                a = self._rec(v1_acc, pw, lane)
                 r = self._rec(v1_vec, pw, lane)
                 merged.append(Mux(r[:kw] > a[:kw], r, a))
         m.d.comb += [
@@ -255,7 +268,6 @@ class Pooler(wiring.Component):
             wp.data.eq(Cat(*merged)),
             wp.en.eq(v1_write),
         ]
-        m.d.sync += v1_prev.eq(wp.data)
         # Non-empty row / column bins of the finished tile's RoI, registered
         # with the bank hand-over so the output stage does not compare edges.
         e_v1 = select(m, (self.edges[i] for i in range(self.slots)), v1_slot, name="e_v1")
@@ -280,15 +292,15 @@ class Pooler(wiring.Component):
         rd = self.rows.payload
         elay = edges_layout(P, self.max_h, self.max_w)
         r0_valid = Signal()
-        r0_e = Signal(elay)
-        r0_h = Signal(range(self.max_h))
-        r0_wlast = Signal(range(self.max_w + 1))
+        r0_e = Signal(elay, reset_less=True)
+        r0_h = Signal(range(self.max_h), reset_less=True)
+        r0_wlast = Signal(range(self.max_w + 1), reset_less=True)
         r0_last_row = Signal()
         r0_last_tile = Signal()
         r0_skip = Signal()
         r0_slot = Signal(range(self.slots))
-        tw = Signal(range(self.max_w + 1))
-        tidx = Signal(bits_for(self.max_h * self.max_w))
+        tw = Signal(range(self.max_w + 1), reset_less=True)
+        tidx = Signal(bits_for(self.max_h * self.max_w), reset_less=True)
         r0_take = Signal()
         m.d.comb += self.rows.ready.eq(~r0_valid | r0_take)
         m.d.sync += r0_valid.eq((self.rows.valid & self.rows.ready) | (r0_valid & ~r0_take))
@@ -322,7 +334,7 @@ class Pooler(wiring.Component):
 
         t_valid = Signal()
         t_skip = Signal()
-        t_recs = Signal(L * lw)
+        t_recs = Signal(L * lw, reset_less=True)
         t_wmask = Signal(P)
         t_last = Signal()
         t_hmask = Signal(P)
@@ -364,7 +376,11 @@ class Pooler(wiring.Component):
         # The accumulators go back to the init records right after a row's
         # last beat (not through a first-beat select in front of the
         # comparators), so the loop is compare + select only.
-        racc = Signal(self.vw, init=sum(dt.init_key << (i * lw) for i in range(P * L)))
+        # Reset-less too: after a (soft) reset ``racc_clear`` reloads the init
+        # records once (through the same select as a row's last beat; the
+        # FIFOs are empty then, so no beat is taken in that cycle).
+        racc = Signal(self.vw, init=sum(dt.init_key << (i * lw) for i in range(P * L)), reset_less=True)
+        racc_clear = Signal(init=1)
         racc_next = Signal(self.vw)
         nxt = []
         for pw in range(P):
@@ -377,6 +393,7 @@ class Pooler(wiring.Component):
         def load_pending(vec, mask, skip):
             m.d.sync += [
                 pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
+                low.eq(lowest(mask)),
                 pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
                 pend_skip.eq(skip), pend_slot.eq(t_slot),
             ]
@@ -393,6 +410,9 @@ class Pooler(wiring.Component):
                     m.d.sync += racc.eq(init_vec)
                     load_pending(racc_next, t_hmask, 0)
 
+        with m.If(racc_clear):
+            m.d.sync += [racc.eq(init_vec), racc_clear.eq(0)]
+
         # ---------------- output stage ------------------------------------
         # Two registers: O1 holds the selected pw group of the entry (LUT-RAM
         # read + 7:1 group mux in one cycle), O2 the result beat (key to bits,
@@ -403,11 +423,11 @@ class Pooler(wiring.Component):
         oph = Signal(range(max(P, 2)))
         opw = Signal(range(max(P, 2)))
         g_valid = Signal()
-        g_group = Signal(L * lw)
+        g_group = Signal(L * lw, reset_less=True)
         g_nonempty = Signal()
         g_last = Signal()
         o_valid = Signal()
-        o_data = Signal(self.out_width)
+        o_data = Signal(self.out_width, reset_less=True)
         o_last = Signal()
         m.d.comb += [
             self.out.valid.eq(o_valid),
