@@ -556,8 +556,15 @@ class RoIPoolEngine(wiring.Component):
         m = Module()
         R = {r.name: r.offset for r in protocol.REGISTERS}
         soft_reset = Signal()
+        # The core is reset one cycle after the CTRL write, from a register:
+        # the reset net reaches every control flip-flop of the core, so it
+        # must start at a flip-flop, not behind the AXI-Lite decode.  In the
+        # cycle between (``core_rst``) the core's handshakes are masked, so
+        # nothing is accepted or emitted by a core that is about to reset.
+        core_rst = Signal()
+        m.d.sync += core_rst.eq(soft_reset)
         core = _Core(self)
-        m.submodules.core = ResetInserter(soft_reset)(core)
+        m.submodules.core = ResetInserter(core_rst)(core)
 
         # ---------------- registers --------------------------------------
         regs = {n: Signal(32, name=f"reg_{n.lower()}") for n in
@@ -657,7 +664,7 @@ class RoIPoolEngine(wiring.Component):
         m.d.comb += [
             self.m_axi_arvalid.eq(ar_valid), self.m_axi_arsize.eq(self.beat_bytes_log2),
             self.m_axi_arburst.eq(0b01), self.m_axi_arid.eq(0),
-            core.ar_ready.eq(~ar_valid & ~soft_reset),
+            core.ar_ready.eq(~ar_valid & ~soft_reset & ~core_rst),
         ]
         with m.If(core.ar_valid & core.ar_ready):
             m.d.sync += [ar_valid.eq(1), self.m_axi_araddr.eq(core.ar_addr), self.m_axi_arlen.eq(core.ar_len)]
@@ -681,14 +688,14 @@ class RoIPoolEngine(wiring.Component):
 
         # ---------------- descriptors and results ------------------------
         m.d.comb += [
-            core.d_data.eq(self.s_axis_roi_tdata), core.d_valid.eq(self.s_axis_roi_tvalid),
-            core.d_last.eq(self.s_axis_roi_tlast), self.s_axis_roi_tready.eq(core.d_ready),
+            core.d_data.eq(self.s_axis_roi_tdata), core.d_valid.eq(self.s_axis_roi_tvalid & ~core_rst),
+            core.d_last.eq(self.s_axis_roi_tlast), self.s_axis_roi_tready.eq(core.d_ready & ~core_rst),
             self.m_axis_out_tdata.eq(core.o_data), self.m_axis_out_tlast.eq(core.o_last),
-            self.m_axis_out_tvalid.eq(core.o_valid), core.o_ready.eq(self.m_axis_out_tready),
+            self.m_axis_out_tvalid.eq(core.o_valid & ~core_rst), core.o_ready.eq(self.m_axis_out_tready & ~core_rst),
         ]
-        with m.If(core.err_batch):
+        with m.If(core.err_batch & ~core_rst):
             m.d.comb += err_set[protocol.ERR["BATCH"]].eq(1)
-        with m.If(core.err_framing):
+        with m.If(core.err_framing & ~core_rst):
             m.d.comb += err_set[protocol.ERR["FRAMING"]].eq(1)
 
         # ---------------- performance counters ---------------------------
