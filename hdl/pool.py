@@ -390,9 +390,16 @@ class Pooler(wiring.Component):
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
         m.d.comb += racc_next.eq(Cat(*nxt))
 
-        def load_pending(vec, mask, skip):
+        # The pending vector follows racc_next whenever the pending slot is
+        # free (or freeing): it is only read while pend_valid, and a row's
+        # last beat is only taken when the slot is free, so the enable of
+        # these vw flip-flops is pend_free, not the row stage's take.
+        with m.If(pend_free):
+            m.d.sync += pend_vec.eq(racc_next)
+
+        def load_pending(mask, skip):
             m.d.sync += [
-                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
+                pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
                 low.eq(lowest(mask)),
                 pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
                 pend_skip.eq(skip), pend_slot.eq(t_slot),
@@ -401,27 +408,34 @@ class Pooler(wiring.Component):
         with m.If(t_valid & t_skip):
             with m.If(pend_free):
                 m.d.comb += r_take.eq(1)
-                load_pending(pend_vec, Const(0, P), 1)
+                load_pending(Const(0, P), 1)
         with m.Elif(t_valid):
             with m.If(~t_last | pend_free):
                 m.d.comb += r_take.eq(1)
                 m.d.sync += racc.eq(racc_next)
                 with m.If(t_last):
                     m.d.sync += racc.eq(init_vec)
-                    load_pending(racc_next, t_hmask, 0)
+                    load_pending(t_hmask, 0)
 
         with m.If(racc_clear):
             m.d.sync += [racc.eq(init_vec), racc_clear.eq(0)]
 
         # ---------------- output stage ------------------------------------
-        # Two registers: O1 holds the selected pw group of the entry (LUT-RAM
-        # read + 7:1 group mux in one cycle), O2 the result beat (key to bits,
-        # empty-bin and argmax selects in the next).  Both pass ready through
-        # (``~valid | next takes``), so one beat per cycle is sustained; a beat
-        # is accepted 2 cycles after its load.
+        # Three registers, each passing ready through (``~valid | next
+        # takes``), so one beat per cycle is sustained and a beat is accepted
+        # 3 cycles after its load: O1 holds the whole entry read from the
+        # LUT-RAM (address registered the cycle before: a wide, spread-out
+        # memory, so nothing else in that cycle), O2 the selected pw group
+        # (7:1 mux), O3 the result beat (key to bits, empty-bin and argmax
+        # selects).
         obank = Signal()
         oph = Signal(range(max(P, 2)))
         opw = Signal(range(max(P, 2)))
+        e_valid = Signal()
+        e_entry = Signal(self.vw, reset_less=True)
+        e_pw = Signal.like(opw)
+        e_nonempty = Signal()
+        e_last = Signal()
         g_valid = Signal()
         g_group = Signal(L * lw, reset_less=True)
         g_nonempty = Signal()
@@ -437,8 +451,9 @@ class Pooler(wiring.Component):
         cur_last = Mux(obank, info_last[1], info_last[0])
         o_adv = ~o_valid | self.out.ready
         g_adv = ~g_valid | o_adv
+        e_adv = ~e_valid | g_adv
         load = Signal()
-        m.d.comb += load.eq(full.bit_select(obank, 1) & g_adv)
+        m.d.comb += load.eq(full.bit_select(obank, 1) & e_adv)
         last_pw = opw + 1 == self.pw_count
         last_bin = last_pw & (oph + 1 == self.ph_count)
         n_bank = Signal()
@@ -461,15 +476,19 @@ class Pooler(wiring.Component):
         # ``slot_done``: the slot's edges are not used past this point).
         row_ne = Mux(obank, info_rne[1], info_rne[0]).bit_select(oph, 1)
         col_ne = Mux(obank, info_cne[1], info_cne[0]).bit_select(opw, 1)
-        # pw select as a case mux (a variable shifter of the whole entry
-        # would be an O(width^2) barrel shifter in netlist form).
-        group = select(m, (rp_o.data[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), opw, name="group")
-        m.d.sync += g_valid.eq(load | (g_valid & ~o_adv))
+        m.d.sync += e_valid.eq(load | (e_valid & ~g_adv))
         with m.If(load):
-            m.d.sync += [g_group.eq(group), g_nonempty.eq(row_ne & col_ne), g_last.eq(cur_last & last_bin)]
+            m.d.sync += [e_entry.eq(rp_o.data), e_pw.eq(opw), e_nonempty.eq(row_ne & col_ne),
+                         e_last.eq(cur_last & last_bin)]
             m.d.comb += self.slot_done.eq(cur_last & last_bin)
 
-        # O2: element bits, empty bins and argmax.
+        # O2: pw select as a case mux (a variable shifter of the whole entry
+        # would be an O(width^2) barrel shifter in netlist form).
+        group = select(m, (e_entry[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), e_pw, name="group")
+        with m.If(g_adv):
+            m.d.sync += [g_valid.eq(e_valid), g_group.eq(group), g_nonempty.eq(e_nonempty), g_last.eq(e_last)]
+
+        # O3: element bits, empty bins and argmax.
         values, args = [], []
         for lane in range(L):
             rec = g_group[lane * lw: (lane + 1) * lw]

@@ -71,7 +71,8 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
 * **output stage**: ``PH * PW`` beats per tile, back to back, the first one
   loaded two cycles after the tile's last vertical op (tile-end and ``full``
   registers), never before the previous tile's last; each beat is accepted
-  two cycles after its load (pw-group register O1, result register O2).
+  three cycles after its load (entry register O1, pw-group register O2,
+  result register O3).
 
 The fixed latencies live in :class:`StageTiming` (``TIMING``), named by
 stage; the capacities come from the engine's own parameters.
@@ -152,8 +153,8 @@ class StageTiming:
         A tile's last vertical op to its first output load (``v1_tile_end``,
         then ``full``).
     output_to_accept : int
-        Output load to the beat's acceptance (O1 group register, then the
-        registered result beat and ``tvalid``).
+        Output load to the beat's acceptance (O1 entry, O2 pw-group and O3
+        result registers).
     release : int
         Last output load of a tile / RoI to its bank / slot being reusable
         (``full`` and ``alloc`` registers).
@@ -172,7 +173,7 @@ class StageTiming:
     tag_to_row: int = 1
     pend_to_vertical: int = 1
     tile_to_output: int = 2
-    output_to_accept: int = 2
+    output_to_accept: int = 3
     release: int = 1
     row_register: int = 1
 
