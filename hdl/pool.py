@@ -187,9 +187,13 @@ class Pooler(wiring.Component):
         # ready path back to the FIFOs does not go through the ph priority
         # encoder (the last ph of the pending row is "one bit left").
         pend_one = Signal()
-        # Lowest set bit of pend_mask, registered with it: the bin memory's
-        # read address comes straight from registers.
+        # Lowest set bit of pend_mask, registered with it (``low_d`` is its
+        # next value): the bin memory's read address comes straight from
+        # registers.
         low = Signal(range(max(P, 2)))
+        low_d = Signal.like(low)
+        m.d.comb += low_d.eq(low)
+        m.d.sync += low.eq(low_d)
 
         def at_most_one(x):
             return (x & (x - 1)) == 0
@@ -215,6 +219,10 @@ class Pooler(wiring.Component):
         # ---------------- vertical stage (V0 / V1) ------------------------
         vbank = Signal()
         touched = Signal(P)
+        vbank_d = Signal()
+        touched_d = Signal(P)
+        m.d.comb += [vbank_d.eq(vbank), touched_d.eq(touched)]
+        m.d.sync += [vbank.eq(vbank_d), touched.eq(touched_d)]
         remaining = Signal(P)
         m.d.comb += remaining.eq(pend_mask & ~(Const(1, P) << low))
         v_go = Signal()
@@ -233,29 +241,45 @@ class Pooler(wiring.Component):
         v1_skip = Signal()
         m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
         v1_acc = Signal(self.vw, reset_less=True)
-        v1_first = ~touched.bit_select(low, 1)
-        v1_fwd = v1_write & (v1_bank == vbank) & (v1_ph == low)
+        # The two selects of v1_acc drive every bit of it, so they come from
+        # registers, computed a cycle ahead from the next state: ``first``
+        # (the entry V0 reads has not been touched in this tile) and ``fwd``
+        # (V0 reads the entry V1 writes in the same cycle: this cycle's op
+        # and the next one share bank and ph).  Each is kept in two copies,
+        # one per half of the pw groups, to halve the fanout; the copies
+        # differ only in their reset value (never observed: v1_acc is only
+        # used after an op, and they are loaded every cycle), which keeps
+        # synthesis from merging them.
+        v_op = Signal()
+        m.d.comb += v_op.eq(v_go & (pend_mask != 0))
+        first_c = [Signal(init=i, name=f"v_first{i}") for i in range(2)]
+        fwd_c = [Signal(init=i, name=f"v_fwd{i}") for i in range(2)]
+        for c in first_c:
+            m.d.sync += c.eq(~touched_d.bit_select(low_d, 1))
+        for c in fwd_c:
+            m.d.sync += c.eq(v_op & (vbank_d == vbank) & (low_d == low))
         # Loaded every cycle (only used after an op): no enable on 2 x vw flip-flops.
-        m.d.sync += [
-            v1_vec.eq(pend_vec),
-            v1_acc.eq(Mux(v1_first, init_vec, Mux(v1_fwd, wp.data, rp_v.data))),
-        ]
+        m.d.sync += v1_vec.eq(pend_vec)
+        gw = L * lw
+        for pw in range(P):
+            sl = slice(pw * gw, (pw + 1) * gw)
+            c = pw * 2 // P
+            m.d.sync += v1_acc[sl].eq(Mux(first_c[c], init_vec[sl], Mux(fwd_c[c], wp.data[sl], rp_v.data[sl])))
         with m.If(v_go):
-            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), low.eq(lowest(remaining)),
-                         v1_bank.eq(vbank)]
+            m.d.comb += low_d.eq(lowest(remaining))
+            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
-                m.d.sync += [
-                    v1_write.eq(1), v1_ph.eq(low),
-                    touched.eq(touched | (Const(1, P) << low)),
-                ]
+                m.d.comb += touched_d.eq(touched | (Const(1, P) << low))
+                m.d.sync += [v1_write.eq(1), v1_ph.eq(low)]
             with m.If(pend_one):
                 m.d.sync += pend_valid.eq(0)
                 with m.If(pend_last_row):
                     # Tile complete after this op: next rows go to the other bank.
                     m.d.sync += [
                         v1_tile_end.eq(1), v1_slot.eq(pend_slot), v1_last.eq(pend_last_tile),
-                        v1_skip.eq(pend_skip), vbank.eq(~vbank), touched.eq(0),
+                        v1_skip.eq(pend_skip),
                     ]
+                    m.d.comb += [vbank_d.eq(~vbank), touched_d.eq(0)]
         # V1: merge the row vector into B[ph] (strict >, earlier rows keep ties).
         merged = []
         for pw in range(P):
@@ -400,10 +424,10 @@ class Pooler(wiring.Component):
         def load_pending(mask, skip):
             m.d.sync += [
                 pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
-                low.eq(lowest(mask)),
                 pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
                 pend_skip.eq(skip), pend_slot.eq(t_slot),
             ]
+            m.d.comb += low_d.eq(lowest(mask))
 
         with m.If(t_valid & t_skip):
             with m.If(pend_free):
