@@ -644,13 +644,18 @@ class RoIPoolEngine(wiring.Component):
         # Registers written during a run are not re-latched: the run uses
         # the values present at START (the host must not change them; the
         # core reads them live to save 200 flip-flops).
+        # The core starts the cycle after START, from a register: its start
+        # enables the run-configuration registers and counters of the core,
+        # and the size checks in front of it are 32-bit compares.
+        core_start = Signal()
+        m.d.sync += core_start.eq(0)
+        m.d.comb += core.start.eq(core_start)
         with m.If(start):
             for c in counters.values():
                 m.d.sync += c.eq(0)
             m.d.sync += done.eq(0)
             with m.If(size_ok):
-                m.d.sync += running.eq(1)
-                m.d.comb += core.start.eq(1)
+                m.d.sync += [running.eq(1), core_start.eq(1)]
             with m.Else():
                 m.d.sync += done.eq(1)
                 m.d.comb += err_set[protocol.ERR["SIZE"]].eq(1)

@@ -187,6 +187,7 @@ class Pooler(wiring.Component):
         # ready path back to the FIFOs does not go through the ph priority
         # encoder (the last ph of the pending row is "one bit left").
         pend_one = Signal()
+        pend_one1 = Signal(init=1)  # copy (see the row stage)
         # Lowest set bit of pend_mask, registered with it (``low_d`` is its
         # next value): the bin memory's read address comes straight from
         # registers.
@@ -267,7 +268,8 @@ class Pooler(wiring.Component):
             m.d.sync += v1_acc[sl].eq(Mux(first_c[c], init_vec[sl], Mux(fwd_c[c], wp.data[sl], rp_v.data[sl])))
         with m.If(v_go):
             m.d.comb += low_d.eq(lowest(remaining))
-            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
+            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)),
+                         pend_one1.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.comb += touched_d.eq(touched | (Const(1, P) << low))
                 m.d.sync += [v1_write.eq(1), v1_ph.eq(low)]
@@ -358,9 +360,11 @@ class Pooler(wiring.Component):
 
         t_valid = Signal()
         t_skip = Signal()
+        t_skip1 = Signal(init=1)    # copy (see the row stage)
         t_recs = Signal(L * lw, reset_less=True)
         t_wmask = Signal(P)
         t_last = Signal()
+        t_last1 = Signal(init=1)    # copy (see the row stage)
         t_hmask = Signal(P)
         t_last_row = Signal()
         t_last_tile = Signal()
@@ -375,7 +379,7 @@ class Pooler(wiring.Component):
             m.d.comb += t_load.eq(1)
             m.d.sync += [
                 t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(w_mask),
-                t_last.eq(last), t_hmask.eq(e_mask),
+                t_last.eq(last), t_hmask.eq(e_mask), t_skip1.eq(skip), t_last1.eq(last),
                 t_last_row.eq(r0_last_row), t_last_tile.eq(r0_last_tile), t_slot.eq(r0_slot),
             ]
 
@@ -414,16 +418,29 @@ class Pooler(wiring.Component):
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
         m.d.comb += racc_next.eq(Cat(*nxt))
 
+        # The enables of racc and pend_vec (vw flip-flops each) come in two
+        # copies, one per half of the pw groups, computed from copies of
+        # t_skip / t_last / pend_one that differ from the originals only in
+        # their reset value (never observed: they are read only while
+        # t_valid / pend_valid), which keeps synthesis from merging them.
         # The pending vector follows racc_next whenever the pending slot is
         # free (or freeing): it is only read while pend_valid, and a row's
-        # last beat is only taken when the slot is free, so the enable of
-        # these vw flip-flops is pend_free, not the row stage's take.
-        with m.If(pend_free):
-            m.d.sync += pend_vec.eq(racc_next)
+        # last beat is only taken when the slot is free, so its enable is
+        # pend_free, not the row stage's take.
+        for h, (sk, la, po) in enumerate(((t_skip, t_last, pend_one), (t_skip1, t_last1, pend_one1))):
+            pws = [pw for pw in range(P) if pw * 2 // P == h]
+            if not pws:
+                continue
+            sl = slice(pws[0] * gw, (pws[-1] + 1) * gw)
+            pf = ~pend_valid | (v_go & po)
+            with m.If(pf):
+                m.d.sync += pend_vec[sl].eq(racc_next[sl])
+            with m.If(t_valid & ~sk & (~la | pf)):
+                m.d.sync += racc[sl].eq(Mux(la, init_vec[sl], racc_next[sl]))
 
         def load_pending(mask, skip):
             m.d.sync += [
-                pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
+                pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)), pend_one1.eq(at_most_one(mask)),
                 pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
                 pend_skip.eq(skip), pend_slot.eq(t_slot),
             ]
@@ -436,9 +453,7 @@ class Pooler(wiring.Component):
         with m.Elif(t_valid):
             with m.If(~t_last | pend_free):
                 m.d.comb += r_take.eq(1)
-                m.d.sync += racc.eq(racc_next)
                 with m.If(t_last):
-                    m.d.sync += racc.eq(init_vec)
                     load_pending(t_hmask, 0)
 
         with m.If(racc_clear):

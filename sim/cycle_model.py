@@ -111,9 +111,10 @@ class StageTiming:
     Attributes
     ----------
     start_to_descriptor : int
-        START to the first descriptor beat the parser can accept: the run
-        configuration is derived in two registered steps (tile stride, batch
-        stride), then the parser's ``running`` register rises.
+        START to the first descriptor beat the parser can accept: the core's
+        start is registered, the run configuration is derived in two
+        registered steps (tile stride, batch stride), then the parser's
+        ``running`` register rises.
     exact_parse : int
         EXACT mode, last descriptor beat to slot commit, plus ``max(PH, PW)``:
         the EDGES state's start pulse, 17 division steps, the walk (one bin
@@ -160,7 +161,7 @@ class StageTiming:
         (``full`` and ``alloc`` registers).
     """
 
-    start_to_descriptor: int = 3
+    start_to_descriptor: int = 4
     exact_parse: int = 25
     edges_parse: int = 4
     next_descriptor: int = 1
