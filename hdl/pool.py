@@ -93,14 +93,6 @@ def row_desc_layout(slots: int, max_h: int, max_w: int) -> data.StructLayout:
     })
 
 
-class _Port:
-    """Address and data of one port of the (split) bin memory."""
-
-    def __init__(self, width, abits):
-        self.addr = Signal(abits)
-        self.data = Signal(width)
-
-
 class Pooler(wiring.Component):
     """Row, vertical and output stages of the engine.
 
@@ -169,40 +161,17 @@ class Pooler(wiring.Component):
         init_vec = Cat(*([init_rec] * (P * L)))
         pbits = max(ceil_log2(P), 0)
 
-        # The bin memory is split in two halves of the pw groups, each with
-        # its own write enable (a copy of v1_write): the enable reaches
-        # every LUT-RAM cell of the memory, so one flip-flop for all of them
-        # was the longest net of the design.  The copies differ in their
-        # reset value so that synthesis keeps them apart; the one that resets
-        # to 1 writes one entry with don't-care data in the cycle after a
-        # reset, which no result can see (every entry is initialised on its
-        # first touch in a tile; entries of empty bins are masked at the
-        # output).  Ports are gathered into wp / rp_v / rp_o below.
-        halves = [[pw for pw in range(P) if pw * 2 // P == h] for h in range(2)]
-        halves = [hv for hv in halves if hv]
-        gw = L * lw
-        wp = _Port(self.vw, 1 + pbits)
-        rp_v = _Port(self.vw, 1 + pbits)
-        rp_o = _Port(self.vw, 1 + pbits)
-        v1_we = [Signal(init=h, name=f"v1_we{h}") for h in range(len(halves))]   # copies of v1_write
-        for h, hv in enumerate(halves):
-            sl = slice(hv[0] * gw, (hv[-1] + 1) * gw)
-            mem = Memory(shape=unsigned(len(hv) * gw), depth=2 << pbits, init=[])
-            m.submodules[f"bins{h}"] = mem
-            w = mem.write_port()
-            rv = mem.read_port(domain="comb")
-            ro = mem.read_port(transparent_for=(w,))
-            m.d.comb += [
-                w.addr.eq(wp.addr), w.data.eq(wp.data[sl]), w.en.eq(v1_we[h]),
-                rv.addr.eq(rp_v.addr), rp_v.data[sl].eq(rv.data),
-                ro.addr.eq(rp_o.addr), ro.en.eq(1), rp_o.data[sl].eq(ro.data),
-            ]
+        mem = Memory(shape=unsigned(self.vw), depth=2 << pbits, init=[])
+        m.submodules.bins = mem
+        wp = mem.write_port()
         # V0 reads asynchronously (LUT-RAM) and registers the accumulator
         # entry V1 merges into (``v1_acc``), already resolved: the init
         # records on the entry's first touch in the tile, V1's result of
         # this cycle when it writes the same entry (the one write the read
         # cannot see yet), else the memory.  V1's loop is then only compare
         # + select, and the selects' fanout sits in front of a register.
+        rp_v = mem.read_port(domain="comb")
+        rp_o = mem.read_port(transparent_for=(wp,))
 
         def addr(bank, ph):
             return Cat(ph[:pbits], bank) if pbits else bank
@@ -271,7 +240,7 @@ class Pooler(wiring.Component):
         v1_slot = Signal(range(self.slots))
         v1_last = Signal()
         v1_skip = Signal()
-        m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)] + [c.eq(0) for c in v1_we]
+        m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
         v1_acc = Signal(self.vw, reset_less=True)
         # The two selects of v1_acc drive every bit of it, so they come from
         # registers, computed a cycle ahead from the next state: ``first``
@@ -292,6 +261,7 @@ class Pooler(wiring.Component):
             m.d.sync += c.eq(v_op & (vbank_d == vbank) & (low_d == low))
         # Loaded every cycle (only used after an op): no enable on 2 x vw flip-flops.
         m.d.sync += v1_vec.eq(pend_vec)
+        gw = L * lw
         for pw in range(P):
             sl = slice(pw * gw, (pw + 1) * gw)
             c = pw * 2 // P
@@ -302,7 +272,7 @@ class Pooler(wiring.Component):
                          pend_one1.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.comb += touched_d.eq(touched | (Const(1, P) << low))
-                m.d.sync += [v1_write.eq(1), v1_ph.eq(low)] + [c.eq(1) for c in v1_we]
+                m.d.sync += [v1_write.eq(1), v1_ph.eq(low)]
             with m.If(pend_one):
                 m.d.sync += pend_valid.eq(0)
                 with m.If(pend_last_row):
@@ -322,6 +292,7 @@ class Pooler(wiring.Component):
         m.d.comb += [
             wp.addr.eq(addr(v1_bank, v1_ph)),
             wp.data.eq(Cat(*merged)),
+            wp.en.eq(v1_write),
         ]
         # Non-empty row / column bins of the finished tile's RoI, registered
         # with the bank hand-over so the output stage does not compare edges.
@@ -537,7 +508,7 @@ class Pooler(wiring.Component):
                 m.d.comb += n_pw.eq(opw + 1)
         m.d.sync += [obank.eq(n_bank), oph.eq(n_ph), opw.eq(n_pw)]
         # The entry for the beat loaded next cycle is read this cycle.
-        m.d.comb += rp_o.addr.eq(addr(n_bank, n_ph))
+        m.d.comb += [rp_o.addr.eq(addr(n_bank, n_ph)), rp_o.en.eq(1)]
 
         # O1: the load reads the bank for the last time for this bin, so the
         # bank and the RoI's slot are released here (``out_clear``,
