@@ -130,9 +130,11 @@ class _Core(Elaboratable):
         ge_h = m.submodules.edges_h = BinEdgeGen(max_pooled=P, max_size=e.max_h)
         ge_w = m.submodules.edges_w = BinEdgeGen(max_pooled=P, max_size=e.max_w)
         elay = edges_layout(P, e.max_h, e.max_w)
-        st = Signal(elay)                         # staging edges of the RoI being parsed
-        st_batch = Signal(32)
-        x1, y1, x2, y2 = (Signal(signed(COORD_BITS), name=n) for n in ("x1", "y1", "x2", "y2"))
+        # Data registers written before they are read are reset-less: soft
+        # reset only goes to control state (a shorter reset net).
+        st = Signal(elay, reset_less=True)        # staging edges of the RoI being parsed
+        st_batch = Signal(32, reset_less=True)
+        x1, y1, x2, y2 = (Signal(signed(COORD_BITS), name=n, reset_less=True) for n in ("x1", "y1", "x2", "y2"))
         bad_frame = Signal()
         beat = Signal(range(2 * P + 3))
         parsed = Signal(32)
@@ -183,8 +185,8 @@ class _Core(Elaboratable):
             "w0": range(e.max_w + 1), "w1": range(e.max_w + 1),
             "skip": 1,
         })
-        slot_edges = Signal(data.ArrayLayout(elay, S))
-        slot_info = Signal(data.ArrayLayout(info_lay, S))
+        slot_edges = Signal(data.ArrayLayout(elay, S), reset_less=True)
+        slot_info = Signal(data.ArrayLayout(info_lay, S), reset_less=True)
         commit_ptr = Signal(range(S))
         issue_ptr = Signal(range(S))
         alloc = Signal(range(S + 1))              # slots holding a RoI not yet fully output
@@ -198,12 +200,12 @@ class _Core(Elaboratable):
         ]
 
         nb = bits_for(e.max_n - 1) if e.max_n > 1 else 1
-        prod_b = Signal(aw)
-        prod_h = Signal(aw)
-        prod_i = Signal(bits_for(e.max_h * e.max_w))
-        sum_a = Signal(aw)
-        sum_b = Signal(aw)
-        idx_b = Signal(bits_for(e.max_h * e.max_w))
+        prod_b = Signal(aw, reset_less=True)
+        prod_h = Signal(aw, reset_less=True)
+        prod_i = Signal(bits_for(e.max_h * e.max_w), reset_less=True)
+        sum_a = Signal(aw, reset_less=True)
+        sum_b = Signal(aw, reset_less=True)
+        idx_b = Signal(bits_for(e.max_h * e.max_w), reset_less=True)
         w_h0, w_h1, w_w0, w_w1 = (Signal(range(max(e.max_h, e.max_w) + 1), name=n) for n in ("w_h0", "w_h1", "w_w0", "w_w1"))
         w_skip = Signal()
         # Frame length and its last beat index, registered from the run
@@ -326,7 +328,7 @@ class _Core(Elaboratable):
         granted = Signal(9)
         m.d.sync += reserved.eq(reserved + granted - popped)
 
-        cur = Signal(info_lay)
+        cur = Signal(info_lay, reset_less=True)
         i_slot = Signal(range(S))
         tile = Signal(range(e.max_cb + 1))
         h = Signal(range(e.max_h + 1))
@@ -554,8 +556,15 @@ class RoIPoolEngine(wiring.Component):
         m = Module()
         R = {r.name: r.offset for r in protocol.REGISTERS}
         soft_reset = Signal()
+        # The core is reset one cycle after the CTRL write, from a register:
+        # the reset net reaches every control flip-flop of the core, so it
+        # must start at a flip-flop, not behind the AXI-Lite decode.  In the
+        # cycle between (``core_rst``) the core's handshakes are masked, so
+        # nothing is accepted or emitted by a core that is about to reset.
+        core_rst = Signal()
+        m.d.sync += core_rst.eq(soft_reset)
         core = _Core(self)
-        m.submodules.core = ResetInserter(soft_reset)(core)
+        m.submodules.core = ResetInserter(core_rst)(core)
 
         # ---------------- registers --------------------------------------
         regs = {n: Signal(32, name=f"reg_{n.lower()}") for n in
@@ -635,13 +644,18 @@ class RoIPoolEngine(wiring.Component):
         # Registers written during a run are not re-latched: the run uses
         # the values present at START (the host must not change them; the
         # core reads them live to save 200 flip-flops).
+        # The core starts the cycle after START, from a register: its start
+        # enables the run-configuration registers and counters of the core,
+        # and the size checks in front of it are 32-bit compares.
+        core_start = Signal()
+        m.d.sync += core_start.eq(0)
+        m.d.comb += core.start.eq(core_start)
         with m.If(start):
             for c in counters.values():
                 m.d.sync += c.eq(0)
             m.d.sync += done.eq(0)
             with m.If(size_ok):
-                m.d.sync += running.eq(1)
-                m.d.comb += core.start.eq(1)
+                m.d.sync += [running.eq(1), core_start.eq(1)]
             with m.Else():
                 m.d.sync += done.eq(1)
                 m.d.comb += err_set[protocol.ERR["SIZE"]].eq(1)
@@ -655,7 +669,7 @@ class RoIPoolEngine(wiring.Component):
         m.d.comb += [
             self.m_axi_arvalid.eq(ar_valid), self.m_axi_arsize.eq(self.beat_bytes_log2),
             self.m_axi_arburst.eq(0b01), self.m_axi_arid.eq(0),
-            core.ar_ready.eq(~ar_valid & ~soft_reset),
+            core.ar_ready.eq(~ar_valid & ~soft_reset & ~core_rst),
         ]
         with m.If(core.ar_valid & core.ar_ready):
             m.d.sync += [ar_valid.eq(1), self.m_axi_araddr.eq(core.ar_addr), self.m_axi_arlen.eq(core.ar_len)]
@@ -679,14 +693,14 @@ class RoIPoolEngine(wiring.Component):
 
         # ---------------- descriptors and results ------------------------
         m.d.comb += [
-            core.d_data.eq(self.s_axis_roi_tdata), core.d_valid.eq(self.s_axis_roi_tvalid),
-            core.d_last.eq(self.s_axis_roi_tlast), self.s_axis_roi_tready.eq(core.d_ready),
+            core.d_data.eq(self.s_axis_roi_tdata), core.d_valid.eq(self.s_axis_roi_tvalid & ~core_rst),
+            core.d_last.eq(self.s_axis_roi_tlast), self.s_axis_roi_tready.eq(core.d_ready & ~core_rst),
             self.m_axis_out_tdata.eq(core.o_data), self.m_axis_out_tlast.eq(core.o_last),
-            self.m_axis_out_tvalid.eq(core.o_valid), core.o_ready.eq(self.m_axis_out_tready),
+            self.m_axis_out_tvalid.eq(core.o_valid & ~core_rst), core.o_ready.eq(self.m_axis_out_tready & ~core_rst),
         ]
-        with m.If(core.err_batch):
+        with m.If(core.err_batch & ~core_rst):
             m.d.comb += err_set[protocol.ERR["BATCH"]].eq(1)
-        with m.If(core.err_framing):
+        with m.If(core.err_framing & ~core_rst):
             m.d.comb += err_set[protocol.ERR["FRAMING"]].eq(1)
 
         # ---------------- performance counters ---------------------------

@@ -19,9 +19,10 @@ Vertical stage
     ``hstart[ph] <= h < hend[ph]`` is walked one set bit per cycle: V0 reads
     ``B[ph]`` (a copy of the row vector travels along, so the pending slot
     frees on the last ph's V0), V1 compares the whole vector in parallel and
-    writes back.  Read-during-write transparency makes back-to-back rows on
-    the same ``ph`` hazard-free.  An entry is initialised on its first touch
-    in the tile (``touched`` bits) instead of being cleared (no clear pass).
+    writes back.  V0 registers the entry already resolved: the init records
+    on the entry's first touch in the tile (no clear pass), V1's result of
+    the same cycle when V1 is writing that entry (back-to-back rows on the
+    same ``ph``), else the memory.
 
 Output stage
     When a tile's last row is merged its bank is handed over (``full``) and
@@ -163,7 +164,13 @@ class Pooler(wiring.Component):
         mem = Memory(shape=unsigned(self.vw), depth=2 << pbits, init=[])
         m.submodules.bins = mem
         wp = mem.write_port()
-        rp_v = mem.read_port(transparent_for=(wp,))
+        # V0 reads asynchronously (LUT-RAM) and registers the accumulator
+        # entry V1 merges into (``v1_acc``), already resolved: the init
+        # records on the entry's first touch in the tile, V1's result of
+        # this cycle when it writes the same entry (the one write the read
+        # cannot see yet), else the memory.  V1's loop is then only compare
+        # + select, and the selects' fanout sits in front of a register.
+        rp_v = mem.read_port(domain="comb")
         rp_o = mem.read_port(transparent_for=(wp,))
 
         def addr(bank, ph):
@@ -171,15 +178,33 @@ class Pooler(wiring.Component):
 
         # ---------------- shared state between the stages -----------------
         pend_valid = Signal()
-        pend_vec = Signal(self.vw)
+        # Wide data registers are reset-less (soft reset goes to control
+        # state only: a reset net to every flip-flop would be the longest net
+        # of the design); each is written before it is used.
+        pend_vec = Signal(self.vw, reset_less=True)
         pend_mask = Signal(P)
         # pend_mask has at most one bit set, registered with pend_mask so the
         # ready path back to the FIFOs does not go through the ph priority
         # encoder (the last ph of the pending row is "one bit left").
         pend_one = Signal()
+        pend_one1 = Signal(init=1)  # copy (see the row stage)
+        # Lowest set bit of pend_mask, registered with it (``low_d`` is its
+        # next value): the bin memory's read address comes straight from
+        # registers.
+        low = Signal(range(max(P, 2)))
+        low_d = Signal.like(low)
+        m.d.comb += low_d.eq(low)
+        m.d.sync += low.eq(low_d)
 
         def at_most_one(x):
             return (x & (x - 1)) == 0
+
+        def lowest(x):
+            # priority encoder (lowest set bit; 0 if none)
+            out = Const(0, len(low))
+            for i in reversed(range(P)):
+                out = Mux(x[i], i, out)
+            return out
         pend_last_row = Signal()
         pend_last_tile = Signal()
         pend_skip = Signal()
@@ -195,10 +220,10 @@ class Pooler(wiring.Component):
         # ---------------- vertical stage (V0 / V1) ------------------------
         vbank = Signal()
         touched = Signal(P)
-        low = Signal(range(max(P, 2)))
-        for i in reversed(range(P)):
-            with m.If(pend_mask[i]):
-                m.d.comb += low.eq(i)
+        vbank_d = Signal()
+        touched_d = Signal(P)
+        m.d.comb += [vbank_d.eq(vbank), touched_d.eq(touched)]
+        m.d.sync += [vbank.eq(vbank_d), touched.eq(touched_d)]
         remaining = Signal(P)
         m.d.comb += remaining.eq(pend_mask & ~(Const(1, P) << low))
         v_go = Signal()
@@ -206,41 +231,62 @@ class Pooler(wiring.Component):
             v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
             v_free.eq(v_go & pend_one),
             rp_v.addr.eq(addr(vbank, low)),
-            rp_v.en.eq(1),
         ]
         v1_write = Signal()
-        v1_first = Signal()
         v1_ph = Signal(range(max(P, 2)))
         v1_bank = Signal()
-        v1_vec = Signal(self.vw)
+        v1_vec = Signal(self.vw, reset_less=True)
         v1_tile_end = Signal()
         v1_slot = Signal(range(self.slots))
         v1_last = Signal()
         v1_skip = Signal()
         m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
+        v1_acc = Signal(self.vw, reset_less=True)
+        # The two selects of v1_acc drive every bit of it, so they come from
+        # registers, computed a cycle ahead from the next state: ``first``
+        # (the entry V0 reads has not been touched in this tile) and ``fwd``
+        # (V0 reads the entry V1 writes in the same cycle: this cycle's op
+        # and the next one share bank and ph).  Each is kept in two copies,
+        # one per half of the pw groups, to halve the fanout; the copies
+        # differ only in their reset value (never observed: v1_acc is only
+        # used after an op, and they are loaded every cycle), which keeps
+        # synthesis from merging them.
+        v_op = Signal()
+        m.d.comb += v_op.eq(v_go & (pend_mask != 0))
+        first_c = [Signal(init=i, name=f"v_first{i}") for i in range(2)]
+        fwd_c = [Signal(init=i, name=f"v_fwd{i}") for i in range(2)]
+        for c in first_c:
+            m.d.sync += c.eq(~touched_d.bit_select(low_d, 1))
+        for c in fwd_c:
+            m.d.sync += c.eq(v_op & (vbank_d == vbank) & (low_d == low))
+        # Loaded every cycle (only used after an op): no enable on 2 x vw flip-flops.
+        m.d.sync += v1_vec.eq(pend_vec)
+        gw = L * lw
+        for pw in range(P):
+            sl = slice(pw * gw, (pw + 1) * gw)
+            c = pw * 2 // P
+            m.d.sync += v1_acc[sl].eq(Mux(first_c[c], init_vec[sl], Mux(fwd_c[c], wp.data[sl], rp_v.data[sl])))
         with m.If(v_go):
-            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
+            m.d.comb += low_d.eq(lowest(remaining))
+            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)),
+                         pend_one1.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
-                m.d.sync += [
-                    v1_write.eq(1), v1_ph.eq(low), v1_vec.eq(pend_vec),
-                    v1_first.eq(~touched.bit_select(low, 1)),
-                    touched.eq(touched | (Const(1, P) << low)),
-                ]
+                m.d.comb += touched_d.eq(touched | (Const(1, P) << low))
+                m.d.sync += [v1_write.eq(1), v1_ph.eq(low)]
             with m.If(pend_one):
                 m.d.sync += pend_valid.eq(0)
                 with m.If(pend_last_row):
                     # Tile complete after this op: next rows go to the other bank.
                     m.d.sync += [
                         v1_tile_end.eq(1), v1_slot.eq(pend_slot), v1_last.eq(pend_last_tile),
-                        v1_skip.eq(pend_skip), vbank.eq(~vbank), touched.eq(0),
+                        v1_skip.eq(pend_skip),
                     ]
+                    m.d.comb += [vbank_d.eq(~vbank), touched_d.eq(0)]
         # V1: merge the row vector into B[ph] (strict >, earlier rows keep ties).
-        acc_vec = Signal(self.vw)
-        m.d.comb += acc_vec.eq(Mux(v1_first, init_vec, rp_v.data))
         merged = []
         for pw in range(P):
             for lane in range(L):
-                a = self._rec(acc_vec, pw, lane)
+                a = self._rec(v1_acc, pw, lane)
                 r = self._rec(v1_vec, pw, lane)
                 merged.append(Mux(r[:kw] > a[:kw], r, a))
         m.d.comb += [
@@ -258,38 +304,67 @@ class Pooler(wiring.Component):
                 m.d.sync += [info_last[b].eq(v1_last), info_rne[b].eq(Mux(v1_skip, 0, v1_rne)), info_cne[b].eq(v1_cne)]
         m.d.sync += full.eq((full & ~out_clear) | Mux(v1_tile_end, Const(1, 2) << v1_bank, 0))
 
-        # ---------------- tag stage (T) -----------------------------------
-        # One register stage in front of the row stage: it pops the FIFOs,
-        # turns each beat into lane records (key, -0.0 flag, index) and
-        # registers them with the beat's column-bin membership mask, so the
-        # row stage's accumulate loop is only compare + select.  Its ready is
-        # pass-through (``~t_valid | r_take``): no bubble, one cycle latency.
+        # ---------------- row register (R0) --------------------------------
+        # The row FIFO's data come straight out of a block RAM (slow clock to
+        # out), so a row descriptor is registered before the tag stage uses
+        # it, together with its slot's edges (the slot select happens here),
+        # the column ``tw`` and flat index ``tidx`` of its next beat (counters
+        # loaded with ``w0`` / ``idx0``: no ``w0 + count`` adder per beat) and
+        # ``w1 - 1`` (the last-beat test is an equality).  Ready is
+        # pass-through (``~r0_valid | r0_take``): the next row is loaded in
+        # the cycle the current one's last beat goes to T, so rows follow
+        # each other without a bubble; a row becomes usable 1 cycle after it
+        # leaves the FIFO.
         rd = self.rows.payload
-        cnt = Signal(range(self.max_w + 1))
-        w = Signal(range(self.max_w + 1))
-        idx = Signal(bits_for(self.max_h * self.max_w))
-        m.d.comb += [w.eq(rd.w0 + cnt), idx.eq(rd.idx0 + cnt)]
-        last_beat = (w + 1) == rd.w1
-        pend_free = ~pend_valid | v_free
+        elay = edges_layout(P, self.max_h, self.max_w)
+        r0_valid = Signal()
+        r0_e = Signal(elay, reset_less=True)
+        r0_h = Signal(range(self.max_h), reset_less=True)
+        r0_wlast = Signal(range(self.max_w + 1), reset_less=True)
+        r0_last_row = Signal()
+        r0_last_tile = Signal()
+        r0_skip = Signal()
+        r0_slot = Signal(range(self.slots))
+        tw = Signal(range(self.max_w + 1), reset_less=True)
+        tidx = Signal(bits_for(self.max_h * self.max_w), reset_less=True)
+        r0_take = Signal()
+        m.d.comb += self.rows.ready.eq(~r0_valid | r0_take)
+        m.d.sync += r0_valid.eq((self.rows.valid & self.rows.ready) | (r0_valid & ~r0_take))
         e_row = select(m, (self.edges[i] for i in range(self.slots)), rd.slot, name="e_row")
+        with m.If(self.rows.valid & self.rows.ready):
+            m.d.sync += [
+                r0_e.eq(e_row), r0_h.eq(rd.h), r0_wlast.eq(rd.w1 - 1), r0_last_row.eq(rd.last_row),
+                r0_last_tile.eq(rd.last_tile), r0_skip.eq(rd.skip), r0_slot.eq(rd.slot),
+            ]
+
+        # ---------------- tag stage (T) -----------------------------------
+        # One register stage in front of the row stage: it takes the beats,
+        # turns each into lane records (key, -0.0 flag, index) and registers
+        # them with the beat's column-bin membership mask, so the row stage's
+        # accumulate loop is only compare + select.  Its ready is
+        # pass-through (``~t_valid | r_take``): no bubble, one cycle latency.
+        last_beat = tw == r0_wlast
+        pend_free = ~pend_valid | v_free
         lane_keys = []
         for lane in range(L):
             bits = self.beats.payload[lane * dt.width: (lane + 1) * dt.width]
             key, nz = elem_key(dt, bits)
-            lane_keys.append(Cat(key, nz, idx[: self.iw]))
+            lane_keys.append(Cat(key, nz, tidx[: self.iw]))
         w_mask = Signal(P)
         for pw in range(P):
-            m.d.comb += w_mask[pw].eq((e_row.ws[pw] <= w) & (w < e_row.we[pw]))
+            m.d.comb += w_mask[pw].eq((r0_e.ws[pw] <= tw) & (tw < r0_e.we[pw]))
         # ph membership of the row (used when it enters the pending slot).
         e_mask = Signal(P)
         for ph in range(P):
-            m.d.comb += e_mask[ph].eq((e_row.hs[ph] <= rd.h) & (rd.h < e_row.he[ph]) & (ph < self.ph_count))
+            m.d.comb += e_mask[ph].eq((r0_e.hs[ph] <= r0_h) & (r0_h < r0_e.he[ph]) & (ph < self.ph_count))
 
         t_valid = Signal()
         t_skip = Signal()
-        t_recs = Signal(L * lw)
+        t_skip1 = Signal(init=1)    # copy (see the row stage)
+        t_recs = Signal(L * lw, reset_less=True)
         t_wmask = Signal(P)
         t_last = Signal()
+        t_last1 = Signal(init=1)    # copy (see the row stage)
         t_hmask = Signal(P)
         t_last_row = Signal()
         t_last_tile = Signal()
@@ -304,29 +379,36 @@ class Pooler(wiring.Component):
             m.d.comb += t_load.eq(1)
             m.d.sync += [
                 t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(w_mask),
-                t_last.eq(last), t_hmask.eq(e_mask),
-                t_last_row.eq(rd.last_row), t_last_tile.eq(rd.last_tile), t_slot.eq(rd.slot),
+                t_last.eq(last), t_hmask.eq(e_mask), t_skip1.eq(skip), t_last1.eq(last),
+                t_last_row.eq(r0_last_row), t_last_tile.eq(r0_last_tile), t_slot.eq(r0_slot),
             ]
 
-        with m.If(self.rows.valid & rd.skip):
+        with m.If(r0_valid & r0_skip):
             with m.If(t_ready):
-                m.d.comb += self.rows.ready.eq(1)
+                m.d.comb += r0_take.eq(1)
                 load_tag(1, 1)
-        with m.Elif(self.rows.valid):
+        with m.Elif(r0_valid):
             m.d.comb += self.in_stall.eq(~self.beats.valid)
             with m.If(self.beats.valid & t_ready):
                 m.d.comb += self.beats.ready.eq(1)
-                m.d.sync += cnt.eq(cnt + 1)
+                m.d.sync += [tw.eq(tw + 1), tidx.eq(tidx + 1)]
                 load_tag(0, last_beat)
                 with m.If(last_beat):
-                    m.d.comb += self.rows.ready.eq(1)
-                    m.d.sync += cnt.eq(0)
+                    m.d.comb += r0_take.eq(1)
+        # A new row's counters (after the increments: a row is loaded in the
+        # cycle the previous row's last beat is taken).
+        with m.If(self.rows.valid & self.rows.ready):
+            m.d.sync += [tw.eq(rd.w0), tidx.eq(rd.idx0)]
 
         # ---------------- row stage (R) -----------------------------------
         # The accumulators go back to the init records right after a row's
         # last beat (not through a first-beat select in front of the
         # comparators), so the loop is compare + select only.
-        racc = Signal(self.vw, init=sum(dt.init_key << (i * lw) for i in range(P * L)))
+        # Reset-less too: after a (soft) reset ``racc_clear`` reloads the init
+        # records once (through the same select as a row's last beat; the
+        # FIFOs are empty then, so no beat is taken in that cycle).
+        racc = Signal(self.vw, init=sum(dt.init_key << (i * lw) for i in range(P * L)), reset_less=True)
+        racc_clear = Signal(init=1)
         racc_next = Signal(self.vw)
         nxt = []
         for pw in range(P):
@@ -336,31 +418,69 @@ class Pooler(wiring.Component):
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
         m.d.comb += racc_next.eq(Cat(*nxt))
 
-        def load_pending(vec, mask, skip):
+        # The enables of racc and pend_vec (vw flip-flops each) come in two
+        # copies, one per half of the pw groups, computed from copies of
+        # t_skip / t_last / pend_one that differ from the originals only in
+        # their reset value (never observed: they are read only while
+        # t_valid / pend_valid), which keeps synthesis from merging them.
+        # The pending vector follows racc_next whenever the pending slot is
+        # free (or freeing): it is only read while pend_valid, and a row's
+        # last beat is only taken when the slot is free, so its enable is
+        # pend_free, not the row stage's take.
+        for h, (sk, la, po) in enumerate(((t_skip, t_last, pend_one), (t_skip1, t_last1, pend_one1))):
+            pws = [pw for pw in range(P) if pw * 2 // P == h]
+            if not pws:
+                continue
+            sl = slice(pws[0] * gw, (pws[-1] + 1) * gw)
+            pf = ~pend_valid | (v_go & po)
+            with m.If(pf):
+                m.d.sync += pend_vec[sl].eq(racc_next[sl])
+            with m.If(t_valid & ~sk & (~la | pf)):
+                m.d.sync += racc[sl].eq(Mux(la, init_vec[sl], racc_next[sl]))
+
+        def load_pending(mask, skip):
             m.d.sync += [
-                pend_valid.eq(1), pend_vec.eq(vec), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
+                pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)), pend_one1.eq(at_most_one(mask)),
                 pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
                 pend_skip.eq(skip), pend_slot.eq(t_slot),
             ]
+            m.d.comb += low_d.eq(lowest(mask))
 
         with m.If(t_valid & t_skip):
             with m.If(pend_free):
                 m.d.comb += r_take.eq(1)
-                load_pending(pend_vec, Const(0, P), 1)
+                load_pending(Const(0, P), 1)
         with m.Elif(t_valid):
             with m.If(~t_last | pend_free):
                 m.d.comb += r_take.eq(1)
-                m.d.sync += racc.eq(racc_next)
                 with m.If(t_last):
-                    m.d.sync += racc.eq(init_vec)
-                    load_pending(racc_next, t_hmask, 0)
+                    load_pending(t_hmask, 0)
+
+        with m.If(racc_clear):
+            m.d.sync += [racc.eq(init_vec), racc_clear.eq(0)]
 
         # ---------------- output stage ------------------------------------
+        # Three registers, each passing ready through (``~valid | next
+        # takes``), so one beat per cycle is sustained and a beat is accepted
+        # 3 cycles after its load: O1 holds the whole entry read from the
+        # LUT-RAM (address registered the cycle before: a wide, spread-out
+        # memory, so nothing else in that cycle), O2 the selected pw group
+        # (7:1 mux), O3 the result beat (key to bits, empty-bin and argmax
+        # selects).
         obank = Signal()
         oph = Signal(range(max(P, 2)))
         opw = Signal(range(max(P, 2)))
+        e_valid = Signal()
+        e_entry = Signal(self.vw, reset_less=True)
+        e_pw = Signal.like(opw)
+        e_nonempty = Signal()
+        e_last = Signal()
+        g_valid = Signal()
+        g_group = Signal(L * lw, reset_less=True)
+        g_nonempty = Signal()
+        g_last = Signal()
         o_valid = Signal()
-        o_data = Signal(self.out_width)
+        o_data = Signal(self.out_width, reset_less=True)
         o_last = Signal()
         m.d.comb += [
             self.out.valid.eq(o_valid),
@@ -368,8 +488,11 @@ class Pooler(wiring.Component):
             self.out.payload.last.eq(o_last),
         ]
         cur_last = Mux(obank, info_last[1], info_last[0])
+        o_adv = ~o_valid | self.out.ready
+        g_adv = ~g_valid | o_adv
+        e_adv = ~e_valid | g_adv
         load = Signal()
-        m.d.comb += load.eq(full.bit_select(obank, 1) & (~o_valid | self.out.ready))
+        m.d.comb += load.eq(full.bit_select(obank, 1) & e_adv)
         last_pw = opw + 1 == self.pw_count
         last_bin = last_pw & (oph + 1 == self.ph_count)
         n_bank = Signal()
@@ -387,23 +510,32 @@ class Pooler(wiring.Component):
         # The entry for the beat loaded next cycle is read this cycle.
         m.d.comb += [rp_o.addr.eq(addr(n_bank, n_ph)), rp_o.en.eq(1)]
 
+        # O1: the load reads the bank for the last time for this bin, so the
+        # bank and the RoI's slot are released here (``out_clear``,
+        # ``slot_done``: the slot's edges are not used past this point).
         row_ne = Mux(obank, info_rne[1], info_rne[0]).bit_select(oph, 1)
         col_ne = Mux(obank, info_cne[1], info_cne[0]).bit_select(opw, 1)
-        nonempty = row_ne & col_ne
-        # pw select as a case mux (a variable shifter of the whole entry
+        m.d.sync += e_valid.eq(load | (e_valid & ~g_adv))
+        with m.If(load):
+            m.d.sync += [e_entry.eq(rp_o.data), e_pw.eq(opw), e_nonempty.eq(row_ne & col_ne),
+                         e_last.eq(cur_last & last_bin)]
+            m.d.comb += self.slot_done.eq(cur_last & last_bin)
+
+        # O2: pw select as a case mux (a variable shifter of the whole entry
         # would be an O(width^2) barrel shifter in netlist form).
-        group = select(m, (rp_o.data[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), opw, name="group")
+        group = select(m, (e_entry[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), e_pw, name="group")
+        with m.If(g_adv):
+            m.d.sync += [g_valid.eq(e_valid), g_group.eq(group), g_nonempty.eq(e_nonempty), g_last.eq(e_last)]
+
+        # O3: element bits, empty bins and argmax.
         values, args = [], []
         for lane in range(L):
-            rec = group[lane * lw: (lane + 1) * lw]
+            rec = g_group[lane * lw: (lane + 1) * lw]
             key, nz, ix = rec[:kw], rec[kw], rec[kw + 1:]
-            values.append(Mux(nonempty, key_to_bits(dt, key, nz), 0))
+            values.append(Mux(g_nonempty, key_to_bits(dt, key, nz), 0))
             if self.argmax:
-                won = nonempty & (key != dt.init_key)
+                won = g_nonempty & (key != dt.init_key)
                 args.append(Mux(won, ix.as_unsigned(), Const(-1, 32)))
-        with m.If(load):
-            m.d.sync += [o_valid.eq(1), o_data.eq(Cat(*values, *args)), o_last.eq(cur_last & last_bin)]
-            m.d.comb += self.slot_done.eq(cur_last & last_bin)
-        with m.Elif(self.out.ready):
-            m.d.sync += o_valid.eq(0)
+        with m.If(o_adv):
+            m.d.sync += [o_valid.eq(g_valid), o_data.eq(Cat(*values, *args)), o_last.eq(g_last)]
         return m

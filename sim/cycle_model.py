@@ -55,7 +55,10 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
 * **memory**: the AR handshake is one cycle after issue; beats arrive
   ``read_latency`` later, back to back, in order.
 * **FIFOs** (beats and row descriptors): an entry is readable two cycles
-  after its write, or the cycle after its predecessor left.
+  after its write, or the cycle after its predecessor left.  A row
+  descriptor then passes the pooler's row register R0: it leaves the FIFO
+  when R0 is empty or emptied that cycle (its predecessor's last beat or
+  skip token popped) and is usable the cycle after.
 * **tag stage**: pops one item (beat or skip token) per cycle from the
   FIFOs into its register, when the register is empty or being emptied;
   the row stage takes the item one cycle later.
@@ -68,7 +71,8 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
 * **output stage**: ``PH * PW`` beats per tile, back to back, the first one
   loaded two cycles after the tile's last vertical op (tile-end and ``full``
   registers), never before the previous tile's last; each beat is accepted
-  the cycle after its load.
+  three cycles after its load (entry register O1, pw-group register O2,
+  result register O3).
 
 The fixed latencies live in :class:`StageTiming` (``TIMING``), named by
 stage; the capacities come from the engine's own parameters.
@@ -107,9 +111,10 @@ class StageTiming:
     Attributes
     ----------
     start_to_descriptor : int
-        START to the first descriptor beat the parser can accept: the run
-        configuration is derived in two registered steps (tile stride, batch
-        stride), then the parser's ``running`` register rises.
+        START to the first descriptor beat the parser can accept: the core's
+        start is registered, the run configuration is derived in two
+        registered steps (tile stride, batch stride), then the parser's
+        ``running`` register rises.
     exact_parse : int
         EXACT mode, last descriptor beat to slot commit, plus ``max(PH, PW)``:
         the EDGES state's start pulse, 17 division steps, the walk (one bin
@@ -134,6 +139,11 @@ class StageTiming:
         Burst issue to its AR handshake (register slice, ``arready`` high).
     fifo_latency : int
         ``SyncFIFOBuffered`` write to readable (memory, then output register).
+    row_register : int
+        A row descriptor leaving the row FIFO to its first use by the tag
+        stage (the pooler's row register R0, loaded when empty or in the
+        cycle its previous row's last beat / skip token goes to the tag
+        stage).
     tag_to_row : int
         FIFO pop (into the pooler's tag register) to the row stage taking
         the beat; the tag register refills in the cycle it empties.
@@ -144,13 +154,14 @@ class StageTiming:
         A tile's last vertical op to its first output load (``v1_tile_end``,
         then ``full``).
     output_to_accept : int
-        Output load to the beat's acceptance (registered ``tvalid``).
+        Output load to the beat's acceptance (O1 entry, O2 pw-group and O3
+        result registers).
     release : int
         Last output load of a tile / RoI to its bank / slot being reusable
         (``full`` and ``alloc`` registers).
     """
 
-    start_to_descriptor: int = 3
+    start_to_descriptor: int = 4
     exact_parse: int = 25
     edges_parse: int = 4
     next_descriptor: int = 1
@@ -163,14 +174,16 @@ class StageTiming:
     tag_to_row: int = 1
     pend_to_vertical: int = 1
     tile_to_output: int = 2
-    output_to_accept: int = 1
+    output_to_accept: int = 3
     release: int = 1
+    row_register: int = 1
 
     def vector(self) -> np.ndarray:
         """The latencies :func:`_schedule` uses, in its order."""
         return np.array([self.next_descriptor, self.commit_to_take, self.take_to_issue, self.take_to_skip,
                          self.ar_interval, self.ar_slice, self.fifo_latency, self.tag_to_row,
-                         self.pend_to_vertical, self.tile_to_output, self.release], dtype=np.int64)
+                         self.pend_to_vertical, self.tile_to_output, self.release,
+                         self.row_register], dtype=np.int64)
 
 
 #: The latencies of the RTL in ``hdl/`` (one place to change when the RTL's pipeline changes).
@@ -416,8 +429,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     ``t`` holds :meth:`StageTiming.vector`; ``counts`` receives the stall
     statistics of :data:`STALL_NAMES`, then bursts and beats.
     """
-    t_next, t_take, t_issue, t_skip, t_ari, t_slice, t_fifo, t_tag, t_pend, t_tile, t_rel = (
-        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10])
+    t_next, t_take, t_issue, t_skip, t_ari, t_slice, t_fifo, t_tag, t_pend, t_tile, t_rel, t_r0 = (
+        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11])
     never = _NEVER
     # Rings (power-of-two sizes): bursts still inside the credit window (last beat index, 1-based
     # and cumulative; length; FIFO pop time of the first and of the last beat), and the cycle each
@@ -436,7 +449,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     nburst = 0
     oldest = 0            # burst holding the beat the credit rule looks at
     nrow = 0              # row FIFO entries written so far
-    row_pop = never       # previous row FIFO entry popped
+    row_pop = never       # previous row FIFO entry popped (into the row register R0)
+    row_done = never      # ... left R0 (its last beat / skip token popped into the tag register)
     v_free = never        # last vertical op of the previous row
     o_end1 = never        # last output load of the previous tile
     o_end2 = never        # ... of the tile before it (same bank)
@@ -452,9 +466,10 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                 x = _later(x, _row_room(r_avail, nrow, row_depth, rmask), counts, 2)
                 avail = max(x + t_fifo, row_pop + 1)
                 r_avail[nrow & rmask] = avail
-                row_pop = max(max(avail, last_pop + 1), last_take)
-                last_pop = row_pop
-                last_take = _later(row_pop + t_tag, v_free, counts, 3)      # needs the pending register
+                row_pop = max(avail, row_done)                  # R0 empty or emptied that cycle
+                row_done = max(max(row_pop + t_r0, last_pop + 1), last_take)
+                last_pop = row_done
+                last_take = _later(row_done + t_tag, v_free, counts, 3)      # needs the pending register
                 v_free = _later(last_take + t_pend, o_end2 + t_rel, counts, 4)    # one (empty) vertical op
                 o_end2, o_end1 = o_end1, _later(v_free + t_tile, o_end1 + 1, counts, 5) + bins - 1
                 nrow += 1
@@ -503,7 +518,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                     if first:
                         avail = max(issue + t_fifo, row_pop + 1)
                         r_avail[nrow & rmask] = avail
-                        pop0 = max(pop0, avail)
+                        row_pop = max(avail, row_done)          # into R0 when empty or emptied
+                        pop0 = max(pop0, row_pop + t_r0)
                     popl = pop0 + blen - 1
                     last_take = popl + t_tag
                     if rem == blen:                      # the row's last beat needs the pending register
@@ -523,7 +539,7 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                     first = False
                     first_of_roi = False
                 # row complete: vertical ops, then (last row) the tile's output
-                row_pop = last_pop
+                row_done = last_pop
                 vs = last_take + t_pend
                 if hh == 0:
                     vs = _later(vs, o_end2 + t_rel, counts, 4)
