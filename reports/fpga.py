@@ -45,9 +45,11 @@ Tool quirks this module works around
   no register-to-register path gets no fmax at all (``None`` here).
 * nextpnr-ecp5 routes with ``router1`` unless told otherwise.  On the
   default engine (about 25k LUT4 with a 2 kbit-wide LUT-RAM bin memory)
-  router1 spent over 10 minutes ripping up the same congested arcs without
-  converging, while ``router2`` (congestion negotiation over all nets at
-  once) routed it in 132 s (2026-11-25, seed 1, this machine).  Every run
+  router1, after 400 s of routing, still had 20,000 of 123,000 arcs left
+  and its batches of 1,000 arcs had slowed from under 1 s to 127 s
+  (rip-up in a congested area; the run was stopped there), while
+  ``router2`` (congestion negotiation over all nets at once) routed the
+  same placement in 132 s (2026-11-25, seed 1, this machine).  Every run
   therefore passes ``--router router2``; the router is part of the cache key.
 * Without an LPF file every top-level port becomes an I/O pad (148 for an
   8-lane 16-bit datapath; the 85k in CABGA381 has 365).  A design with more
@@ -97,7 +99,7 @@ OUT_DIR = Path(__file__).resolve().parent / "out"
 #: Bumped whenever the layout or the meaning of cached results changes.
 CACHE_SCHEMA = 1
 
-#: nextpnr router (see the module notes: router1 does not converge on the engine).
+#: nextpnr router (see the module notes: router1 stalls in the engine's congestion).
 ROUTER = "router2"
 
 #: ``--<device>`` flags that nextpnr-ecp5 accepts.
