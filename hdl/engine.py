@@ -351,7 +351,7 @@ class _Core(Elaboratable):
         last_row = h + 1 == cur.h1
         last_tile = tile + 1 == cb
         m.d.comb += [
-            row_in.slot.eq(i_slot), row_in.h.eq(h), row_in.w0.eq(cur.w0), row_in.w1.eq(cur.w1),
+            row_in.slot.eq(i_slot), row_in.h.eq(h), row_in.w0.eq(cur.w0), row_in.wlast.eq(cur.w1 - 1),
             row_in.idx0.eq(idx_row), row_in.last_row.eq(last_row), row_in.last_tile.eq(last_tile),
             row_in.skip.eq(0),
             self.ar_addr.eq(addr), self.ar_len.eq(blen - 1),
@@ -418,7 +418,7 @@ class _Core(Elaboratable):
             pool.beats.payload.eq(beat_fifo.r_data),
             pool.beats.valid.eq(beat_fifo.r_rdy),
             beat_fifo.r_en.eq(pool.beats.ready),
-            popped.eq(pool.beats.valid & pool.beats.ready),
+            popped.eq(pool.beat_taken),
             pool.edges.eq(slot_edges),
             pool.ph_count.eq(self.cfg_ph),
             pool.pw_count.eq(self.cfg_pw),

@@ -85,7 +85,7 @@ def row_desc_layout(slots: int, max_h: int, max_w: int) -> data.StructLayout:
         "slot": range(slots),
         "h": range(max_h),
         "w0": range(max_w + 1),
-        "w1": range(max_w + 1),
+        "wlast": range(max_w + 1),         # w1 - 1: last column (the pooler's last-beat test is an equality)
         "idx0": bits_for(max_h * max_w),   # h * W + w0, computed by the address generator
         "last_row": 1,                     # last row of the tile: hand the bank over after it
         "last_tile": 1,                    # last tile of the RoI: tlast on its last beat
@@ -93,62 +93,51 @@ def row_desc_layout(slots: int, max_h: int, max_w: int) -> data.StructLayout:
     })
 
 
-class Pooler(wiring.Component):
-    """Row, vertical and output stages of the engine.
+class _PoolSlice(wiring.Component):
+    """Tag, row, vertical and output stages of a few lanes, with their own control.
 
-    Parameters
-    ----------
-    dtype : DType
-    lanes : int
-    max_pooled, max_h, max_w : int
-    argmax : bool
-    slots : int
-        Entries of the RoI slot table (``edges`` port).
+    The lanes of a channel tile never exchange data, only control, so the
+    pooler is built from identical slices (:class:`Pooler` instantiates
+    ``lanes / slice_lanes`` of them).  Every slice keeps a complete copy of
+    the control state (valid bits, ph masks, banks, output counters): all
+    copies see the same inputs and therefore move in lockstep, and slice 0's
+    copy drives the pooler's handshakes.  On an FPGA this keeps each wide
+    enable, select and memory address local to its slice (a few hundred
+    loads placed together) instead of one flip-flop driving thousands of
+    loads spread over the device, which was the routed critical path.
+    Synthesis cannot merge the copies: each depends on its own state.
 
-    Attributes
-    ----------
-    rows : In(stream.Signature(row_desc_layout))
-        Row descriptors, in the order the beats arrive.
-    beats : In(stream.Signature(lanes * width))
-        Feature data, ``w1 - w0`` beats per non-skip row.
-    edges : In(ArrayLayout(edges_layout, slots))
-        Slot table; an entry must stay stable until its RoI's ``slot_done``.
-    ph_count, pw_count : In
-        PH and PW of the run.
-    out : Out(stream.Signature({data, last}))
-        Result beats (format in :mod:`hdl.protocol`).
-    slot_done : Out(1)
-        Pulse: the last result beat of a RoI left the memory; its slot is free.
-    in_stall : Out(1)
-        A data row is ready but its beat is not.
+    Ports are documented in :meth:`Pooler.elaborate` where they are driven.
     """
 
-    def __init__(self, *, dtype: DType, lanes: int, max_pooled: int, max_h: int, max_w: int,
-                 argmax: bool, slots: int):
+    def __init__(self, *, dtype: DType, lanes: int, max_pooled: int, iw: int, argmax: bool,
+                 slots: int):
         self.dt = dtype
         self.lanes = lanes
         self.max_pooled = max_pooled
-        self.max_h = max_h
-        self.max_w = max_w
         self.argmax = argmax
         self.slots = slots
-        self.iw = idx_width(max_h, max_w) if argmax else 0
+        self.iw = iw
         self.kw = dtype.key_width
-        self.lw = self.kw + 1 + self.iw                 # lane record: key, -0.0 flag, index
+        self.lw = self.kw + 1 + iw                      # lane record: key, -0.0 flag, index
         self.vw = max_pooled * lanes * self.lw          # one B entry / one row vector
-        self.out_width = lanes * dtype.width + (lanes * 32 if argmax else 0)
+        P = max_pooled
         super().__init__({
-            "rows": In(stream.Signature(row_desc_layout(slots, max_h, max_w))),
-            "beats": In(stream.Signature(lanes * dtype.width)),
-            "edges": In(data.ArrayLayout(edges_layout(max_pooled, max_h, max_w), slots)),
-            "ph_count": In(range(max_pooled + 1)),
-            "pw_count": In(range(max_pooled + 1)),
-            "out": Out(stream.Signature(data.StructLayout({"data": self.out_width, "last": 1}))),
+            # current row (front's R0) and its next beat
+            "r0_valid": In(1), "r0_skip": In(1), "r0_last_row": In(1), "r0_last_tile": In(1),
+            "r0_slot": In(range(slots)),
+            "beat_valid": In(1), "beat": In(lanes * dtype.width), "beat_idx": In(max(iw, 1)),
+            "last_beat": In(1), "w_mask": In(P), "h_mask": In(P),
+            # non-empty ph / pw bins of every slot (registered by the front)
+            "slot_rne": In(data.ArrayLayout(P, slots)), "slot_cne": In(data.ArrayLayout(P, slots)),
+            "ph_count": In(range(P + 1)), "pw_count": In(range(P + 1)),
+            "out_ready": In(1),
+            "t_ready": Out(1),
+            "out_valid": Out(1), "out_last": Out(1),
+            "values": Out(lanes * dtype.width), "args": Out(lanes * 32 if argmax else 1),
             "slot_done": Out(1),
-            "in_stall": Out(1),
         })
 
-    # Lane record helpers --------------------------------------------------
     def _rec(self, vec, pw, lane):
         lo = (pw * self.lanes + lane) * self.lw
         return vec[lo: lo + self.lw]
@@ -187,7 +176,6 @@ class Pooler(wiring.Component):
         # ready path back to the FIFOs does not go through the ph priority
         # encoder (the last ph of the pending row is "one bit left").
         pend_one = Signal()
-        pend_one1 = Signal(init=1)  # copy (see the row stage)
         # Lowest set bit of pend_mask, registered with it (``low_d`` is its
         # next value): the bin memory's read address comes straight from
         # registers.
@@ -246,30 +234,21 @@ class Pooler(wiring.Component):
         # registers, computed a cycle ahead from the next state: ``first``
         # (the entry V0 reads has not been touched in this tile) and ``fwd``
         # (V0 reads the entry V1 writes in the same cycle: this cycle's op
-        # and the next one share bank and ph).  Each is kept in two copies,
-        # one per half of the pw groups, to halve the fanout; the copies
-        # differ only in their reset value (never observed: v1_acc is only
-        # used after an op, and they are loaded every cycle), which keeps
-        # synthesis from merging them.
+        # and the next one share bank and ph).
         v_op = Signal()
         m.d.comb += v_op.eq(v_go & (pend_mask != 0))
-        first_c = [Signal(init=i, name=f"v_first{i}") for i in range(2)]
-        fwd_c = [Signal(init=i, name=f"v_fwd{i}") for i in range(2)]
-        for c in first_c:
-            m.d.sync += c.eq(~touched_d.bit_select(low_d, 1))
-        for c in fwd_c:
-            m.d.sync += c.eq(v_op & (vbank_d == vbank) & (low_d == low))
-        # Loaded every cycle (only used after an op): no enable on 2 x vw flip-flops.
-        m.d.sync += v1_vec.eq(pend_vec)
-        gw = L * lw
-        for pw in range(P):
-            sl = slice(pw * gw, (pw + 1) * gw)
-            c = pw * 2 // P
-            m.d.sync += v1_acc[sl].eq(Mux(first_c[c], init_vec[sl], Mux(fwd_c[c], wp.data[sl], rp_v.data[sl])))
+        v_first = Signal()
+        v_fwd = Signal()
+        m.d.sync += [
+            v_first.eq(~touched_d.bit_select(low_d, 1)),
+            v_fwd.eq(v_op & (vbank_d == vbank) & (low_d == low)),
+            # Loaded every cycle (only used after an op): no enable on 2 x vw flip-flops.
+            v1_vec.eq(pend_vec),
+            v1_acc.eq(Mux(v_first, init_vec, Mux(v_fwd, wp.data, rp_v.data))),
+        ]
         with m.If(v_go):
             m.d.comb += low_d.eq(lowest(remaining))
-            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)),
-                         pend_one1.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
+            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.comb += touched_d.eq(touched | (Const(1, P) << low))
                 m.d.sync += [v1_write.eq(1), v1_ph.eq(low)]
@@ -296,46 +275,12 @@ class Pooler(wiring.Component):
         ]
         # Non-empty row / column bins of the finished tile's RoI, registered
         # with the bank hand-over so the output stage does not compare edges.
-        e_v1 = select(m, (self.edges[i] for i in range(self.slots)), v1_slot, name="e_v1")
-        v1_rne = Cat(*(e_v1.hs[i] < e_v1.he[i] for i in range(P)))
-        v1_cne = Cat(*(e_v1.ws[i] < e_v1.we[i] for i in range(P)))
+        v1_rne = self.slot_rne[v1_slot]
+        v1_cne = self.slot_cne[v1_slot]
         for b in range(2):
             with m.If(v1_tile_end & (v1_bank == b)):
                 m.d.sync += [info_last[b].eq(v1_last), info_rne[b].eq(Mux(v1_skip, 0, v1_rne)), info_cne[b].eq(v1_cne)]
         m.d.sync += full.eq((full & ~out_clear) | Mux(v1_tile_end, Const(1, 2) << v1_bank, 0))
-
-        # ---------------- row register (R0) --------------------------------
-        # The row FIFO's data come straight out of a block RAM (slow clock to
-        # out), so a row descriptor is registered before the tag stage uses
-        # it, together with its slot's edges (the slot select happens here),
-        # the column ``tw`` and flat index ``tidx`` of its next beat (counters
-        # loaded with ``w0`` / ``idx0``: no ``w0 + count`` adder per beat) and
-        # ``w1 - 1`` (the last-beat test is an equality).  Ready is
-        # pass-through (``~r0_valid | r0_take``): the next row is loaded in
-        # the cycle the current one's last beat goes to T, so rows follow
-        # each other without a bubble; a row becomes usable 1 cycle after it
-        # leaves the FIFO.
-        rd = self.rows.payload
-        elay = edges_layout(P, self.max_h, self.max_w)
-        r0_valid = Signal()
-        r0_e = Signal(elay, reset_less=True)
-        r0_h = Signal(range(self.max_h), reset_less=True)
-        r0_wlast = Signal(range(self.max_w + 1), reset_less=True)
-        r0_last_row = Signal()
-        r0_last_tile = Signal()
-        r0_skip = Signal()
-        r0_slot = Signal(range(self.slots))
-        tw = Signal(range(self.max_w + 1), reset_less=True)
-        tidx = Signal(bits_for(self.max_h * self.max_w), reset_less=True)
-        r0_take = Signal()
-        m.d.comb += self.rows.ready.eq(~r0_valid | r0_take)
-        m.d.sync += r0_valid.eq((self.rows.valid & self.rows.ready) | (r0_valid & ~r0_take))
-        e_row = select(m, (self.edges[i] for i in range(self.slots)), rd.slot, name="e_row")
-        with m.If(self.rows.valid & self.rows.ready):
-            m.d.sync += [
-                r0_e.eq(e_row), r0_h.eq(rd.h), r0_wlast.eq(rd.w1 - 1), r0_last_row.eq(rd.last_row),
-                r0_last_tile.eq(rd.last_tile), r0_skip.eq(rd.skip), r0_slot.eq(rd.slot),
-            ]
 
         # ---------------- tag stage (T) -----------------------------------
         # One register stage in front of the row stage: it takes the beats,
@@ -343,62 +288,41 @@ class Pooler(wiring.Component):
         # them with the beat's column-bin membership mask, so the row stage's
         # accumulate loop is only compare + select.  Its ready is
         # pass-through (``~t_valid | r_take``): no bubble, one cycle latency.
-        last_beat = tw == r0_wlast
         pend_free = ~pend_valid | v_free
         lane_keys = []
         for lane in range(L):
-            bits = self.beats.payload[lane * dt.width: (lane + 1) * dt.width]
-            key, nz = elem_key(dt, bits)
-            lane_keys.append(Cat(key, nz, tidx[: self.iw]))
-        w_mask = Signal(P)
-        for pw in range(P):
-            m.d.comb += w_mask[pw].eq((r0_e.ws[pw] <= tw) & (tw < r0_e.we[pw]))
-        # ph membership of the row (used when it enters the pending slot).
-        e_mask = Signal(P)
-        for ph in range(P):
-            m.d.comb += e_mask[ph].eq((r0_e.hs[ph] <= r0_h) & (r0_h < r0_e.he[ph]) & (ph < self.ph_count))
+            key, nz = elem_key(dt, self.beat[lane * dt.width: (lane + 1) * dt.width])
+            lane_keys.append(Cat(key, nz, self.beat_idx[: self.iw]))
 
         t_valid = Signal()
         t_skip = Signal()
-        t_skip1 = Signal(init=1)    # copy (see the row stage)
         t_recs = Signal(L * lw, reset_less=True)
         t_wmask = Signal(P)
         t_last = Signal()
-        t_last1 = Signal(init=1)    # copy (see the row stage)
         t_hmask = Signal(P)
         t_last_row = Signal()
         t_last_tile = Signal()
         t_slot = Signal(range(self.slots))
         r_take = Signal()
         t_ready = Signal()
-        m.d.comb += t_ready.eq(~t_valid | r_take)
+        m.d.comb += [t_ready.eq(~t_valid | r_take), self.t_ready.eq(t_ready)]
         t_load = Signal()
         m.d.sync += t_valid.eq(t_load | (t_valid & ~r_take))
 
         def load_tag(skip, last):
             m.d.comb += t_load.eq(1)
             m.d.sync += [
-                t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(w_mask),
-                t_last.eq(last), t_hmask.eq(e_mask), t_skip1.eq(skip), t_last1.eq(last),
-                t_last_row.eq(r0_last_row), t_last_tile.eq(r0_last_tile), t_slot.eq(r0_slot),
+                t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(self.w_mask),
+                t_last.eq(last), t_hmask.eq(self.h_mask),
+                t_last_row.eq(self.r0_last_row), t_last_tile.eq(self.r0_last_tile), t_slot.eq(self.r0_slot),
             ]
 
-        with m.If(r0_valid & r0_skip):
+        with m.If(self.r0_valid & self.r0_skip):
             with m.If(t_ready):
-                m.d.comb += r0_take.eq(1)
                 load_tag(1, 1)
-        with m.Elif(r0_valid):
-            m.d.comb += self.in_stall.eq(~self.beats.valid)
-            with m.If(self.beats.valid & t_ready):
-                m.d.comb += self.beats.ready.eq(1)
-                m.d.sync += [tw.eq(tw + 1), tidx.eq(tidx + 1)]
-                load_tag(0, last_beat)
-                with m.If(last_beat):
-                    m.d.comb += r0_take.eq(1)
-        # A new row's counters (after the increments: a row is loaded in the
-        # cycle the previous row's last beat is taken).
-        with m.If(self.rows.valid & self.rows.ready):
-            m.d.sync += [tw.eq(rd.w0), tidx.eq(rd.idx0)]
+        with m.Elif(self.r0_valid):
+            with m.If(self.beat_valid & t_ready):
+                load_tag(0, self.last_beat)
 
         # ---------------- row stage (R) -----------------------------------
         # The accumulators go back to the init records right after a row's
@@ -418,29 +342,18 @@ class Pooler(wiring.Component):
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
         m.d.comb += racc_next.eq(Cat(*nxt))
 
-        # The enables of racc and pend_vec (vw flip-flops each) come in two
-        # copies, one per half of the pw groups, computed from copies of
-        # t_skip / t_last / pend_one that differ from the originals only in
-        # their reset value (never observed: they are read only while
-        # t_valid / pend_valid), which keeps synthesis from merging them.
         # The pending vector follows racc_next whenever the pending slot is
         # free (or freeing): it is only read while pend_valid, and a row's
         # last beat is only taken when the slot is free, so its enable is
         # pend_free, not the row stage's take.
-        for h, (sk, la, po) in enumerate(((t_skip, t_last, pend_one), (t_skip1, t_last1, pend_one1))):
-            pws = [pw for pw in range(P) if pw * 2 // P == h]
-            if not pws:
-                continue
-            sl = slice(pws[0] * gw, (pws[-1] + 1) * gw)
-            pf = ~pend_valid | (v_go & po)
-            with m.If(pf):
-                m.d.sync += pend_vec[sl].eq(racc_next[sl])
-            with m.If(t_valid & ~sk & (~la | pf)):
-                m.d.sync += racc[sl].eq(Mux(la, init_vec[sl], racc_next[sl]))
+        with m.If(pend_free):
+            m.d.sync += pend_vec.eq(racc_next)
+        with m.If(t_valid & ~t_skip & (~t_last | pend_free)):
+            m.d.sync += racc.eq(Mux(t_last, init_vec, racc_next))
 
         def load_pending(mask, skip):
             m.d.sync += [
-                pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)), pend_one1.eq(at_most_one(mask)),
+                pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
                 pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
                 pend_skip.eq(skip), pend_slot.eq(t_slot),
             ]
@@ -463,10 +376,9 @@ class Pooler(wiring.Component):
         # Three registers, each passing ready through (``~valid | next
         # takes``), so one beat per cycle is sustained and a beat is accepted
         # 3 cycles after its load: O1 holds the whole entry read from the
-        # LUT-RAM (address registered the cycle before: a wide, spread-out
-        # memory, so nothing else in that cycle), O2 the selected pw group
-        # (7:1 mux), O3 the result beat (key to bits, empty-bin and argmax
-        # selects).
+        # LUT-RAM (address registered the cycle before: a wide memory, so
+        # nothing else in that cycle), O2 the selected pw group (P:1 mux),
+        # O3 the result beat (key to bits, empty-bin and argmax selects).
         obank = Signal()
         oph = Signal(range(max(P, 2)))
         opw = Signal(range(max(P, 2)))
@@ -480,15 +392,17 @@ class Pooler(wiring.Component):
         g_nonempty = Signal()
         g_last = Signal()
         o_valid = Signal()
-        o_data = Signal(self.out_width, reset_less=True)
+        o_values = Signal(len(self.values), reset_less=True)
+        o_args = Signal(len(self.args), reset_less=True)
         o_last = Signal()
         m.d.comb += [
-            self.out.valid.eq(o_valid),
-            self.out.payload.data.eq(o_data),
-            self.out.payload.last.eq(o_last),
+            self.out_valid.eq(o_valid),
+            self.values.eq(o_values),
+            self.args.eq(o_args),
+            self.out_last.eq(o_last),
         ]
         cur_last = Mux(obank, info_last[1], info_last[0])
-        o_adv = ~o_valid | self.out.ready
+        o_adv = ~o_valid | self.out_ready
         g_adv = ~g_valid | o_adv
         e_adv = ~e_valid | g_adv
         load = Signal()
@@ -537,5 +451,195 @@ class Pooler(wiring.Component):
                 won = g_nonempty & (key != dt.init_key)
                 args.append(Mux(won, ix.as_unsigned(), Const(-1, 32)))
         with m.If(o_adv):
-            m.d.sync += [o_valid.eq(g_valid), o_data.eq(Cat(*values, *args)), o_last.eq(g_last)]
+            m.d.sync += [o_valid.eq(g_valid), o_values.eq(Cat(*values)), o_last.eq(g_last)]
+            if self.argmax:
+                m.d.sync += o_args.eq(Cat(*args))
+        return m
+
+
+class Pooler(wiring.Component):
+    """Row, vertical and output stages of the engine.
+
+    A *front* registers each row descriptor (R0) and computes what every
+    lane shares (column / row bin masks, flat index, last-beat test); the
+    lanes are processed by ``lanes / slice_lanes`` identical slices
+    (:class:`_PoolSlice`), each with its own copy of the control.
+
+    Parameters
+    ----------
+    dtype : DType
+    lanes : int
+    max_pooled, max_h, max_w : int
+    argmax : bool
+    slots : int
+        Entries of the RoI slot table (``edges`` port).
+    slice_lanes : int
+        Lanes per slice (a divisor of ``lanes``).  Smaller slices replicate
+        the control more often and keep its nets shorter on an FPGA; the
+        results and cycle counts do not depend on it.
+
+    Attributes
+    ----------
+    rows : In(stream.Signature(row_desc_layout))
+        Row descriptors, in the order the beats arrive.
+    beats : In(stream.Signature(lanes * width))
+        Feature data, ``w1 - w0`` beats per non-skip row.
+    edges : In(ArrayLayout(edges_layout, slots))
+        Slot table; an entry must stay stable from the cycle after it is
+        written until its RoI's ``slot_done``.
+    ph_count, pw_count : In
+        PH and PW of the run.
+    out : Out(stream.Signature({data, last}))
+        Result beats (format in :mod:`hdl.protocol`).
+    slot_done : Out(1)
+        Pulse: the last result beat of a RoI left the memory; its slot is free.
+    in_stall : Out(1)
+        A data row is ready but its beat is not.
+    beat_taken : Out(1)
+        A beat left the pooler's beat register for the tag stages (the
+        engine's read credit is returned here, not at the FIFO pop).
+    """
+
+    def __init__(self, *, dtype: DType, lanes: int, max_pooled: int, max_h: int, max_w: int,
+                 argmax: bool, slots: int, slice_lanes: int = 1):
+        if not isinstance(slice_lanes, int) or slice_lanes < 1 or lanes % slice_lanes:
+            self._MustUse__silence = True   # a rejected pooler is not an unused one
+            raise ValueError(f"slice_lanes must be a positive divisor of lanes={lanes}, not {slice_lanes!r}")
+        self.dt = dtype
+        self.lanes = lanes
+        self.max_pooled = max_pooled
+        self.max_h = max_h
+        self.max_w = max_w
+        self.argmax = argmax
+        self.slots = slots
+        self.slice_lanes = slice_lanes
+        self.iw = idx_width(max_h, max_w) if argmax else 0
+        self.out_width = lanes * dtype.width + (lanes * 32 if argmax else 0)
+        super().__init__({
+            "rows": In(stream.Signature(row_desc_layout(slots, max_h, max_w))),
+            "beats": In(stream.Signature(lanes * dtype.width)),
+            "edges": In(data.ArrayLayout(edges_layout(max_pooled, max_h, max_w), slots)),
+            "ph_count": In(range(max_pooled + 1)),
+            "pw_count": In(range(max_pooled + 1)),
+            "out": Out(stream.Signature(data.StructLayout({"data": self.out_width, "last": 1}))),
+            "slot_done": Out(1),
+            "in_stall": Out(1),
+            "beat_taken": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        dt, P, SL = self.dt, self.max_pooled, self.slice_lanes
+        slices = []
+        for k in range(self.lanes // SL):
+            s = _PoolSlice(dtype=dt, lanes=SL, max_pooled=P, iw=self.iw, argmax=self.argmax,
+                           slots=self.slots)
+            m.submodules[f"slice{k}"] = s
+            slices.append(s)
+
+        # ---------------- row register (R0) --------------------------------
+        # The row FIFO's data come straight out of a block RAM (5.6 ns clock
+        # to out on an ECP5 at speed grade 6, most of a 150 MHz cycle), so
+        # they go into flip-flops with no logic in between: the descriptor
+        # fields (its last column ``wlast`` comes precomputed, so the
+        # last-beat test is an equality), and the column ``tw`` / flat index
+        # ``tidx`` counters of the row's next beat (loaded with ``w0`` /
+        # ``idx0``: no ``w0 + count`` adder per beat).  The slot's edges are
+        # selected from the registered slot afterwards.  Ready is
+        # pass-through (``~r0_valid | r0_take``): the next row is loaded in
+        # the cycle the current one's last beat (or skip token) goes to the
+        # tag stage and is usable in the next cycle, so rows follow each
+        # other without a bubble.
+        rd = self.rows.payload
+        r0_valid = Signal()
+        r0_h = Signal(range(self.max_h), reset_less=True)
+        r0_wlast = Signal(range(self.max_w + 1), reset_less=True)
+        r0_last_row = Signal()
+        r0_last_tile = Signal()
+        r0_skip = Signal()
+        r0_slot = Signal(range(self.slots))
+        tw = Signal(range(self.max_w + 1), reset_less=True)
+        tidx = Signal(bits_for(self.max_h * self.max_w), reset_less=True)
+        r0_take = Signal()
+        r0_load = Signal()
+        m.d.comb += [self.rows.ready.eq(~r0_valid | r0_take), r0_load.eq(self.rows.valid & self.rows.ready)]
+        m.d.sync += r0_valid.eq(r0_load | (r0_valid & ~r0_take))
+        with m.If(r0_load):
+            m.d.sync += [
+                r0_h.eq(rd.h), r0_wlast.eq(rd.wlast), r0_last_row.eq(rd.last_row),
+                r0_last_tile.eq(rd.last_tile), r0_skip.eq(rd.skip), r0_slot.eq(rd.slot),
+            ]
+        e_row = select(m, (self.edges[i] for i in range(self.slots)), r0_slot, name="e_row")
+        last_beat = tw == r0_wlast
+        w_mask = Signal(P)
+        for pw in range(P):
+            m.d.comb += w_mask[pw].eq((e_row.ws[pw] <= tw) & (tw < e_row.we[pw]))
+        # ph membership of the row (used when it enters the pending slot).
+        h_mask = Signal(P)
+        for ph in range(P):
+            m.d.comb += h_mask[ph].eq((e_row.hs[ph] <= r0_h) & (r0_h < e_row.he[ph]) & (ph < self.ph_count))
+        # Non-empty bins of every slot, registered: a slot's edges are stable
+        # from the cycle after its commit until its slot_done, and a slice
+        # reads these masks only at a tile's end, several pipeline stages
+        # (FIFO, R0, T, pending, V0, V1) after the commit.
+        slot_rne = Signal(data.ArrayLayout(P, self.slots), reset_less=True)
+        slot_cne = Signal(data.ArrayLayout(P, self.slots), reset_less=True)
+        for i in range(self.slots):
+            e = self.edges[i]
+            m.d.sync += [slot_rne[i].eq(Cat(*(e.hs[p] < e.he[p] for p in range(P)))),
+                         slot_cne[i].eq(Cat(*(e.ws[p] < e.we[p] for p in range(P))))]
+
+        # ---------------- beat register (X) --------------------------------
+        # Same reason as R0: the beat FIFO's block-RAM output goes straight
+        # into flip-flops, and the key logic and the route out to the slices
+        # start from X.  Pass-through ready (``~x_valid | x_take``): one beat
+        # per cycle, 1 cycle of latency.  ``beat_taken`` (X -> tag stages) is
+        # what frees the engine's FIFO credit: the FIFO plus X then never
+        # hold more than the credit window.
+        x_valid = Signal()
+        x_data = Signal(self.lanes * dt.width, reset_less=True)
+        x_take = Signal()
+        m.d.comb += [self.beats.ready.eq(~x_valid | x_take), self.beat_taken.eq(x_take)]
+        m.d.sync += x_valid.eq((self.beats.valid & self.beats.ready) | (x_valid & ~x_take))
+        with m.If(self.beats.valid & self.beats.ready):
+            m.d.sync += x_data.eq(self.beats.payload)
+
+        # Slice 0's tag stage decides the pops; every slice loads the same
+        # beat in the same cycle (identical control copies).
+        t_ready = slices[0].t_ready
+        with m.If(r0_valid & r0_skip):
+            with m.If(t_ready):
+                m.d.comb += r0_take.eq(1)
+        with m.Elif(r0_valid):
+            m.d.comb += self.in_stall.eq(~x_valid)
+            with m.If(x_valid & t_ready):
+                m.d.comb += x_take.eq(1)
+                m.d.sync += [tw.eq(tw + 1), tidx.eq(tidx + 1)]
+                with m.If(last_beat):
+                    m.d.comb += r0_take.eq(1)
+        # A new row's counters (after the increments: a row is loaded in the
+        # cycle the previous row's last beat is taken).
+        with m.If(r0_load):
+            m.d.sync += [tw.eq(rd.w0), tidx.eq(rd.idx0)]
+
+        bw = SL * dt.width
+        for k, s in enumerate(slices):
+            m.d.comb += [
+                s.r0_valid.eq(r0_valid), s.r0_skip.eq(r0_skip), s.r0_last_row.eq(r0_last_row),
+                s.r0_last_tile.eq(r0_last_tile), s.r0_slot.eq(r0_slot),
+                s.beat_valid.eq(x_valid), s.beat.eq(x_data[k * bw: (k + 1) * bw]),
+                s.beat_idx.eq(tidx[: len(s.beat_idx)]), s.last_beat.eq(last_beat),
+                s.w_mask.eq(w_mask), s.h_mask.eq(h_mask),
+                s.slot_rne.eq(slot_rne), s.slot_cne.eq(slot_cne),
+                s.ph_count.eq(self.ph_count), s.pw_count.eq(self.pw_count),
+                s.out_ready.eq(self.out.ready),
+            ]
+        values = Cat(*(s.values for s in slices))
+        args = Cat(*(s.args for s in slices)) if self.argmax else Cat()
+        m.d.comb += [
+            self.out.valid.eq(slices[0].out_valid),
+            self.out.payload.last.eq(slices[0].out_last),
+            self.out.payload.data.eq(Cat(values, args)),
+            self.slot_done.eq(slices[0].slot_done),
+        ]
         return m

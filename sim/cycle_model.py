@@ -58,10 +58,11 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
   after its write, or the cycle after its predecessor left.  A row
   descriptor then passes the pooler's row register R0: it leaves the FIFO
   when R0 is empty or emptied that cycle (its predecessor's last beat or
-  skip token popped) and is usable the cycle after.
-* **tag stage**: pops one item (beat or skip token) per cycle from the
-  FIFOs into its register, when the register is empty or being emptied;
-  the row stage takes the item one cycle later.
+  skip token popped) and is usable the cycle after.  A beat passes the pooler's beat register X (pass-through
+  ready, one cycle), whose output to the tag stage returns the read credit.
+* **tag stage**: pops one item (beat from X, or skip token) per cycle into
+  its register, when the register is empty or being emptied; the row stage
+  takes the item one cycle later.
 * **row stage**: a row's last beat (or a skip token) waits until the
   pending register is free (the vertical stage is on the previous row's
   last ph op, same cycle allowed); the tag register waits with it.
@@ -144,6 +145,10 @@ class StageTiming:
         stage (the pooler's row register R0, loaded when empty or in the
         cycle its previous row's last beat / skip token goes to the tag
         stage).
+    beat_register : int
+        A beat readable at the beat FIFO's output to its earliest move into
+        the tag register (the pooler's beat register X, pass-through ready:
+        it refills in the cycle it empties, so it adds latency only).
     tag_to_row : int
         FIFO pop (into the pooler's tag register) to the row stage taking
         the beat; the tag register refills in the cycle it empties.
@@ -177,13 +182,14 @@ class StageTiming:
     output_to_accept: int = 3
     release: int = 1
     row_register: int = 1
+    beat_register: int = 1
 
     def vector(self) -> np.ndarray:
         """The latencies :func:`_schedule` uses, in its order."""
         return np.array([self.next_descriptor, self.commit_to_take, self.take_to_issue, self.take_to_skip,
                          self.ar_interval, self.ar_slice, self.fifo_latency, self.tag_to_row,
                          self.pend_to_vertical, self.tile_to_output, self.release,
-                         self.row_register], dtype=np.int64)
+                         self.row_register, self.beat_register], dtype=np.int64)
 
 
 #: The latencies of the RTL in ``hdl/`` (one place to change when the RTL's pipeline changes).
@@ -429,8 +435,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     ``t`` holds :meth:`StageTiming.vector`; ``counts`` receives the stall
     statistics of :data:`STALL_NAMES`, then bursts and beats.
     """
-    t_next, t_take, t_issue, t_skip, t_ari, t_slice, t_fifo, t_tag, t_pend, t_tile, t_rel, t_r0 = (
-        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11])
+    t_next, t_take, t_issue, t_skip, t_ari, t_slice, t_fifo, t_tag, t_pend, t_tile, t_rel, t_r0, t_x = (
+        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12])
     never = _NEVER
     # Rings (power-of-two sizes): bursts still inside the credit window (last beat index, 1-based
     # and cumulative; length; FIFO pop time of the first and of the last beat), and the cycle each
@@ -513,8 +519,10 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                     elif c_row == issue and c_row > max(max(c_slice, c_start), c_credit):
                         counts[2] += 1
                     arrive = max(issue + t_slice + lat, last_arrival + 1)
-                    # beats leave the FIFO one per cycle into a free (or freeing) tag register
-                    pop0 = max(max(arrive + t_fifo, last_pop + 1), last_take)
+                    # beats reach the tag register one per cycle, through the beat register
+                    # X, when the tag register is free (or freeing).  X refills in the
+                    # cycle it empties, so its only effect is its latency.
+                    pop0 = max(max(arrive + t_fifo + t_x, last_pop + 1), last_take)
                     if first:
                         avail = max(issue + t_fifo, row_pop + 1)
                         r_avail[nrow & rmask] = avail

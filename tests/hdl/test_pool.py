@@ -25,8 +25,12 @@ def window(s, e):
     return min(a for a, _ in ne), max(b for _, b in ne)
 
 
-@pytest.mark.parametrize("name,seed", [("float16", 0), ("int8", 1), ("float32", 2), ("bfloat16", 3), ("int16", 4)])
-def test_pooler_random_rois(name, seed):
+@pytest.mark.parametrize("name,seed,slice_lanes", [
+    ("float16", 0, 1), ("int8", 1, 1), ("float32", 2, 1), ("bfloat16", 3, 1), ("int16", 4, 1),
+    # Wider slices (fewer control copies): same results.
+    ("int16", 5, 2), ("float32", 6, 4),
+])
+def test_pooler_random_rois(name, seed, slice_lanes):
     dt = DTYPES[name]
     rng = np.random.default_rng(seed)
     H, W = int(rng.integers(3, MH + 1)), int(rng.integers(3, MW + 1))
@@ -44,17 +48,18 @@ def test_pooler_random_rois(name, seed):
         ws, we = exact_edges(x1, x2, PW, W)
         rois.append((hs, he, ws, we))
 
-    dut = Pooler(dtype=dt, lanes=L, max_pooled=P, max_h=MH, max_w=MW, argmax=True, slots=4)
+    dut = Pooler(dtype=dt, lanes=L, max_pooled=P, max_h=MH, max_w=MW, argmax=True, slots=4,
+                 slice_lanes=slice_lanes)
     rows, beats, expect = [], [], []
     for k, (hs, he, ws, we) in enumerate(rois):
         hw, ww = window(hs, he), window(ws, we)
         for t in range(tiles):
             last_tile = t == tiles - 1
             if hw is None or ww is None:
-                rows.append(dict(slot=k, h=0, w0=0, w1=0, idx0=0, last_row=1, last_tile=last_tile, skip=1))
+                rows.append(dict(slot=k, h=0, w0=0, wlast=0, idx0=0, last_row=1, last_tile=last_tile, skip=1))
             else:
                 for h in range(*hw):
-                    rows.append(dict(slot=k, h=h, w0=ww[0], w1=ww[1], idx0=h * W + ww[0],
+                    rows.append(dict(slot=k, h=h, w0=ww[0], wlast=ww[1] - 1, idx0=h * W + ww[0],
                                      last_row=h == hw[1] - 1, last_tile=last_tile, skip=0))
                     for w in range(*ww):
                         beats.append(sum(int(pbits[t, lane, h, w]) << (lane * dt.width) for lane in range(L)))
@@ -111,3 +116,10 @@ def test_pooler_random_rois(name, seed):
     simulate(dut, tb)
     for i, (g, e) in enumerate(zip(got, expect)):
         assert g == e, f"beat {i}: got {g}, expected {e}"
+
+
+@pytest.mark.parametrize("bad", [0, 3, 8, 2.0])
+def test_pooler_rejects_bad_slice_lanes(bad):
+    with pytest.raises(ValueError, match="slice_lanes must be a positive divisor of lanes=4"):
+        Pooler(dtype=DTYPES["int16"], lanes=L, max_pooled=P, max_h=MH, max_w=MW, argmax=True, slots=4,
+               slice_lanes=bad)
