@@ -592,17 +592,29 @@ class Pooler(wiring.Component):
         # ---------------- beat register (X) --------------------------------
         # Same reason as R0: the beat FIFO's block-RAM output goes straight
         # into flip-flops, and the key logic and the route out to the slices
-        # start from X.  Pass-through ready (``~x_valid | x_take``): one beat
-        # per cycle, 1 cycle of latency.  ``beat_taken`` (X -> tag stages) is
-        # what frees the engine's FIFO credit: the FIFO plus X then never
-        # hold more than the credit window.
+        # start from X.  X is a skid buffer (main register + one spare), so
+        # the FIFO's read enable is a flip-flop (``~s_valid``) instead of the
+        # end of the ready chain through slice 0's tag, row and vertical
+        # stages.  A beat reaches the main register 1 cycle after its pop,
+        # or when the main register's beat is taken; the spare only lets
+        # the FIFO pop one beat early, which changes no tag-stage time (see
+        # the cycle model).  ``beat_taken`` (X -> tag stages) is what frees
+        # the engine's FIFO credit: FIFO plus X never hold more than the
+        # credit window.
         x_valid = Signal()
         x_data = Signal(self.lanes * dt.width, reset_less=True)
+        s_valid = Signal()
+        s_data = Signal.like(x_data)
         x_take = Signal()
-        m.d.comb += [self.beats.ready.eq(~x_valid | x_take), self.beat_taken.eq(x_take)]
-        m.d.sync += x_valid.eq((self.beats.valid & self.beats.ready) | (x_valid & ~x_take))
-        with m.If(self.beats.valid & self.beats.ready):
-            m.d.sync += x_data.eq(self.beats.payload)
+        pop = self.beats.valid & self.beats.ready
+        m.d.comb += [self.beats.ready.eq(~s_valid), self.beat_taken.eq(x_take)]
+        with m.If(x_take | ~x_valid):
+            with m.If(s_valid):
+                m.d.sync += [x_data.eq(s_data), s_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [x_data.eq(self.beats.payload), x_valid.eq(pop)]
+        with m.Elif(pop):
+            m.d.sync += [s_data.eq(self.beats.payload), s_valid.eq(1)]
 
         # Slice 0's tag stage decides the pops; every slice loads the same
         # beat in the same cycle (identical control copies).
