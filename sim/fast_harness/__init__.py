@@ -195,8 +195,8 @@ def input_latch_wrapper(verilog: str, top: str, ports: dict[str, tuple[str, int]
     the clocked logic and that same input-fed logic once more.  The plain
     harness evaluates twice per cycle (clk low: the logic settles on the new
     inputs and the outputs are sampled; clk high: registers update), so the
-    input-fed logic ran three times per cycle, twice on stale values (about
-    25 % of the run time on the RoI engine).
+    input-fed logic ran three times per cycle, twice for nothing (27-40 % of
+    the instructions per cycle on the RoI engine, depending on the RTL).
 
     Behind this wrapper the design's inputs are registers written on the
     rising edge, so the logic they feed runs once per cycle, after that
@@ -212,9 +212,10 @@ def input_latch_wrapper(verilog: str, top: str, ports: dict[str, tuple[str, int]
     the same input values at the same rising edges, cycle for cycle.
 
     This is exact for designs clocked on the rising edge of ``clk`` only
-    (what Amaranth generates for a ``sync`` domain): logic on the falling
-    edge, or asynchronous logic sampled between the edges, would see the
-    inputs half a cycle early; build those with ``input_latch=False``.
+    (what Amaranth generates for a ``sync`` domain): falling-edge or
+    asynchronous logic (an asynchronous reset) would see the inputs change
+    at the rising edge instead of half a cycle later; build those with
+    ``input_latch=False``.
     Waveform builds do not use the wrapper (the harness then keeps its
     two-phase clock so that the dump shows both edges).
 
