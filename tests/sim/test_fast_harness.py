@@ -278,3 +278,42 @@ def test_minimal_design_without_optional_ports(tmp_path):
     assert res.regs == {0: 37, 4: 0xABCD, 8: 0xFFFF_FFFF}
     assert res.summary["desc_accepted"] == 37 and len(res.beats) == 0 and res.cycles == 0
     assert res.summary["last_out_cycle"] is None and res.summary["first_desc_cycle"] is not None
+
+
+def test_input_latch_wrapper_is_cycle_identical(copier_v, harness_exe):
+    """The default build (inputs behind the rising-edge wrapper) against the plain two-phase one.
+
+    Same traffic, same seed: every beat, register, AR (with its cycle),
+    frame end and counter must agree, under random back-pressure and latency.
+    """
+    from sim.fast_harness import header_port_names, input_latch_wrapper, parse_ports
+    text = copier_v.read_text()
+    ports = parse_ports(text, "copier")
+    assert sorted(header_port_names(text, "copier")) == sorted(ports)
+    assert "always @(posedge clk)" in input_latch_wrapper(text, "copier", ports)
+    meta = __import__("json").loads(harness_exe.with_name("harness.json").read_text())
+    assert meta["input_latch"] is True
+    plain = build_harness(copier_v, "copier", input_latch=False)
+    assert plain != harness_exe
+    rng = np.random.default_rng(11)
+    length = 400
+    memory, desc, desc_last = make_job(rng, length)
+    for kw in (TRAFFIC["random"], dict(latency=1), dict(latency=(2, 30), p_out_ready=0.3, seed=5)):
+        a = run_copy(harness_exe, memory, desc, desc_last, length, **kw)
+        b = run_copy(plain, memory, desc, desc_last, length, **kw)
+        check_copy(a, memory, desc, desc_last, length)
+        assert np.array_equal(a.beat_words, b.beat_words) and np.array_equal(a.last, b.last)
+        assert a.regs == b.regs and np.array_equal(a.ar_log, b.ar_log)
+        assert np.array_equal(a.frame_ends, b.frame_ends)
+        timing = ("sim_wall_ns", "sim_cycles_per_s", "sim_cpu_ns")
+        assert {k: v for k, v in a.summary.items() if k not in timing} == \
+               {k: v for k, v in b.summary.items() if k not in timing}
+
+
+def test_header_port_names():
+    from sim.fast_harness import header_port_names
+    assert header_port_names(MINIMAL_V, "minimal")[:4] == ["clk", "rst", "foo", "s_axis_roi_tdata"]
+    assert header_port_names("module m(a, \\b$1 , c);\n input a;\nendmodule", "m") == ["a", "b$1", "c"]
+    assert header_port_names("module m #(parameter W = 8) (input [W-1:0] a, b, output reg c);", "m") == \
+        ["a", "b", "c"]
+    assert header_port_names("module other(a);", "m") is None
