@@ -537,22 +537,38 @@ class Pooler(wiring.Component):
             m.submodules[f"slice{k}"] = s
             slices.append(s)
 
-        # ---------------- row register (R0) --------------------------------
+        # ---------------- row registers (RA, R0) ---------------------------
         # The row FIFO's data come straight out of a block RAM (5.6 ns clock
         # to out on an ECP5 at speed grade 6, most of a 150 MHz cycle), so
-        # they go into flip-flops with no logic in between: the descriptor
-        # fields (its last column ``wlast`` comes precomputed, so the
-        # last-beat test is an equality), and the column ``tw`` / flat index
-        # ``tidx`` counters of the row's next beat (loaded with ``w0`` /
-        # ``idx0``: no ``w0 + count`` adder per beat).  The slot's edges are
-        # selected from the registered slot afterwards.  Ready is
-        # pass-through (``~r0_valid | r0_take``): the next row is loaded in
-        # the cycle the current one's last beat (or skip token) goes to the
-        # tag stage and is usable in the next cycle, so rows follow each
-        # other without a bubble.
+        # they go into flip-flops with no logic in between: RA holds the
+        # next row descriptor (its last column ``wlast`` comes precomputed).
+        # In the cycle after, its slot's edges are selected from the
+        # registered slot, and the row moves into R0 (the current row) when
+        # R0 is empty or its last beat / skip token goes to the tag stage
+        # that cycle.  The move loads, besides the fields and the edges, the
+        # column ``tw`` and flat index ``tidx`` of the row's next beat
+        # (counters: no ``w0 + count`` adder per beat), and, already
+        # registered for that beat, its column-bin mask ``wm``, its last-beat
+        # flag ``lb`` and the row's ph mask ``hm``: what the slices' tag
+        # stages load comes straight from flip-flops, not through the slot
+        # select and the edge comparators, and the wide fan-out to the
+        # slices is the only thing in that cycle.  Each beat taken steps the
+        # counters and recomputes ``wm`` / ``lb`` for the next column.  A row
+        # is usable the cycle after its move; RA prefetches the next one, so
+        # rows follow each other without a bubble.
         rd = self.rows.payload
+        elay = edges_layout(P, self.max_h, self.max_w)
+        a_valid = Signal()
+        a_h = Signal(range(self.max_h), reset_less=True)
+        a_w0 = Signal(range(self.max_w + 1), reset_less=True)
+        a_wlast = Signal(range(self.max_w + 1), reset_less=True)
+        a_idx0 = Signal.like(rd.idx0, reset_less=True)
+        a_last_row = Signal()
+        a_last_tile = Signal()
+        a_skip = Signal()
+        a_slot = Signal(range(self.slots))
         r0_valid = Signal()
-        r0_h = Signal(range(self.max_h), reset_less=True)
+        r0_e = Signal(elay, reset_less=True)
         r0_wlast = Signal(range(self.max_w + 1), reset_less=True)
         r0_last_row = Signal()
         r0_last_tile = Signal()
@@ -560,24 +576,42 @@ class Pooler(wiring.Component):
         r0_slot = Signal(range(self.slots))
         tw = Signal(range(self.max_w + 1), reset_less=True)
         tidx = Signal(bits_for(self.max_h * self.max_w), reset_less=True)
+        wm = Signal(P, reset_less=True)
+        lb = Signal(reset_less=True)
+        hm = Signal(P, reset_less=True)
         r0_take = Signal()
-        r0_load = Signal()
-        m.d.comb += [self.rows.ready.eq(~r0_valid | r0_take), r0_load.eq(self.rows.valid & self.rows.ready)]
-        m.d.sync += r0_valid.eq(r0_load | (r0_valid & ~r0_take))
-        with m.If(r0_load):
+        a_load = Signal()
+        a_move = Signal()
+        m.d.comb += [
+            a_move.eq(a_valid & (~r0_valid | r0_take)),
+            self.rows.ready.eq(~a_valid | a_move),
+            a_load.eq(self.rows.valid & self.rows.ready),
+        ]
+        m.d.sync += [a_valid.eq(a_load | (a_valid & ~a_move)), r0_valid.eq(a_move | (r0_valid & ~r0_take))]
+        with m.If(a_load):
             m.d.sync += [
-                r0_h.eq(rd.h), r0_wlast.eq(rd.wlast), r0_last_row.eq(rd.last_row),
-                r0_last_tile.eq(rd.last_tile), r0_skip.eq(rd.skip), r0_slot.eq(rd.slot),
+                a_h.eq(rd.h), a_w0.eq(rd.w0), a_wlast.eq(rd.wlast), a_idx0.eq(rd.idx0),
+                a_last_row.eq(rd.last_row), a_last_tile.eq(rd.last_tile), a_skip.eq(rd.skip),
+                a_slot.eq(rd.slot),
             ]
-        e_row = select(m, (self.edges[i] for i in range(self.slots)), r0_slot, name="e_row")
-        last_beat = tw == r0_wlast
-        w_mask = Signal(P)
-        for pw in range(P):
-            m.d.comb += w_mask[pw].eq((e_row.ws[pw] <= tw) & (tw < e_row.we[pw]))
-        # ph membership of the row (used when it enters the pending slot).
-        h_mask = Signal(P)
-        for ph in range(P):
-            m.d.comb += h_mask[ph].eq((e_row.hs[ph] <= r0_h) & (r0_h < e_row.he[ph]) & (ph < self.ph_count))
+
+        def col_mask(e, w):
+            return Cat(*((e.ws[pw] <= w) & (w < e.we[pw]) for pw in range(P)))
+
+        e_a = select(m, (self.edges[i] for i in range(self.slots)), a_slot, name="e_a")
+        x_take = Signal()
+        tw1 = tw + 1
+        with m.If(a_move):
+            m.d.sync += [
+                r0_e.eq(e_a), r0_wlast.eq(a_wlast), r0_last_row.eq(a_last_row),
+                r0_last_tile.eq(a_last_tile), r0_skip.eq(a_skip), r0_slot.eq(a_slot),
+                tw.eq(a_w0), tidx.eq(a_idx0), wm.eq(col_mask(e_a, a_w0)), lb.eq(a_w0 == a_wlast),
+                # ph membership of the row (used when it enters the pending slot).
+                hm.eq(Cat(*((e_a.hs[ph] <= a_h) & (a_h < e_a.he[ph]) & (ph < self.ph_count)
+                            for ph in range(P)))),
+            ]
+        with m.Elif(x_take):
+            m.d.sync += [tw.eq(tw1), tidx.eq(tidx + 1), wm.eq(col_mask(r0_e, tw1)), lb.eq(tw1 == r0_wlast)]
         # Non-empty bins of every slot, registered: a slot's edges are stable
         # from the cycle after its commit until its slot_done, and a slice
         # reads these masks only at a tile's end, several pipeline stages
@@ -605,7 +639,6 @@ class Pooler(wiring.Component):
         x_data = Signal(self.lanes * dt.width, reset_less=True)
         s_valid = Signal()
         s_data = Signal.like(x_data)
-        x_take = Signal()
         pop = self.beats.valid & self.beats.ready
         m.d.comb += [self.beats.ready.eq(~s_valid), self.beat_taken.eq(x_take)]
         with m.If(x_take | ~x_valid):
@@ -626,13 +659,8 @@ class Pooler(wiring.Component):
             m.d.comb += self.in_stall.eq(~x_valid)
             with m.If(x_valid & t_ready):
                 m.d.comb += x_take.eq(1)
-                m.d.sync += [tw.eq(tw + 1), tidx.eq(tidx + 1)]
-                with m.If(last_beat):
+                with m.If(lb):
                     m.d.comb += r0_take.eq(1)
-        # A new row's counters (after the increments: a row is loaded in the
-        # cycle the previous row's last beat is taken).
-        with m.If(r0_load):
-            m.d.sync += [tw.eq(rd.w0), tidx.eq(rd.idx0)]
 
         bw = SL * dt.width
         for k, s in enumerate(slices):
@@ -640,8 +668,8 @@ class Pooler(wiring.Component):
                 s.r0_valid.eq(r0_valid), s.r0_skip.eq(r0_skip), s.r0_last_row.eq(r0_last_row),
                 s.r0_last_tile.eq(r0_last_tile), s.r0_slot.eq(r0_slot),
                 s.beat_valid.eq(x_valid), s.beat.eq(x_data[k * bw: (k + 1) * bw]),
-                s.beat_idx.eq(tidx[: len(s.beat_idx)]), s.last_beat.eq(last_beat),
-                s.w_mask.eq(w_mask), s.h_mask.eq(h_mask),
+                s.beat_idx.eq(tidx[: len(s.beat_idx)]), s.last_beat.eq(lb),
+                s.w_mask.eq(wm), s.h_mask.eq(hm),
                 s.slot_rne.eq(slot_rne), s.slot_cne.eq(slot_cne),
                 s.ph_count.eq(self.ph_count), s.pw_count.eq(self.pw_count),
                 s.out_ready.eq(self.out.ready),

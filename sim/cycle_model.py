@@ -56,9 +56,11 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
   ``read_latency`` later, back to back, in order.
 * **FIFOs** (beats and row descriptors): an entry is readable two cycles
   after its write, or the cycle after its predecessor left.  A row
-  descriptor then passes the pooler's row register R0: it leaves the FIFO
-  when R0 is empty or emptied that cycle (its predecessor's last beat or
-  skip token popped) and is usable the cycle after.  A beat passes the pooler's beat register X (pass-through
+  descriptor then passes the pooler's row registers RA and R0: it leaves
+  the FIFO when RA is empty or emptied that cycle, moves into R0 the cycle
+  after at the earliest (its slot's edges are selected in RA), when R0 is
+  empty or emptied that cycle (its predecessor's last beat or skip token
+  popped), and is usable the cycle after.  A beat passes the pooler's beat register X (pass-through
   ready, one cycle), whose output to the tag stage returns the read credit.
 * **tag stage**: pops one item (beat from X, or skip token) per cycle into
   its register, when the register is empty or being emptied; the row stage
@@ -140,11 +142,15 @@ class StageTiming:
         Burst issue to its AR handshake (register slice, ``arready`` high).
     fifo_latency : int
         ``SyncFIFOBuffered`` write to readable (memory, then output register).
+    row_prefetch : int
+        A row descriptor leaving the row FIFO (into the pooler's prefetch
+        register RA, loaded when empty or in the cycle its row moves on) to
+        its earliest move into the row register R0 (RA's slot selects the
+        edges in between).
     row_register : int
-        A row descriptor leaving the row FIFO to its first use by the tag
-        stage (the pooler's row register R0, loaded when empty or in the
-        cycle its previous row's last beat / skip token goes to the tag
-        stage).
+        A row's move into R0 (when R0 is empty or in the cycle its previous
+        row's last beat / skip token goes to the tag stage) to its first use
+        by the tag stage.
     beat_register : int
         A beat readable at the beat FIFO's output to its earliest move into
         the tag register (the pooler's beat register X, pass-through ready:
@@ -183,13 +189,14 @@ class StageTiming:
     release: int = 1
     row_register: int = 1
     beat_register: int = 1
+    row_prefetch: int = 1
 
     def vector(self) -> np.ndarray:
         """The latencies :func:`_schedule` uses, in its order."""
         return np.array([self.next_descriptor, self.commit_to_take, self.take_to_issue, self.take_to_skip,
                          self.ar_interval, self.ar_slice, self.fifo_latency, self.tag_to_row,
                          self.pend_to_vertical, self.tile_to_output, self.release,
-                         self.row_register, self.beat_register], dtype=np.int64)
+                         self.row_register, self.beat_register, self.row_prefetch], dtype=np.int64)
 
 
 #: The latencies of the RTL in ``hdl/`` (one place to change when the RTL's pipeline changes).
@@ -435,8 +442,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     ``t`` holds :meth:`StageTiming.vector`; ``counts`` receives the stall
     statistics of :data:`STALL_NAMES`, then bursts and beats.
     """
-    t_next, t_take, t_issue, t_skip, t_ari, t_slice, t_fifo, t_tag, t_pend, t_tile, t_rel, t_r0, t_x = (
-        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12])
+    t_next, t_take, t_issue, t_skip, t_ari, t_slice, t_fifo, t_tag, t_pend, t_tile, t_rel, t_r0, t_x, t_ra = (
+        t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13])
     never = _NEVER
     # Rings (power-of-two sizes): bursts still inside the credit window (last beat index, 1-based
     # and cumulative; length; FIFO pop time of the first and of the last beat), and the cycle each
@@ -455,7 +462,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     nburst = 0
     oldest = 0            # burst holding the beat the credit rule looks at
     nrow = 0              # row FIFO entries written so far
-    row_pop = never       # previous row FIFO entry popped (into the row register R0)
+    row_pop = never       # previous row FIFO entry popped (into the prefetch register RA)
+    row_move = never      # ... moved from RA into the row register R0
     row_done = never      # ... left R0 (its last beat / skip token popped into the tag register)
     v_free = never        # last vertical op of the previous row
     o_end1 = never        # last output load of the previous tile
@@ -472,8 +480,9 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                 x = _later(x, _row_room(r_avail, nrow, row_depth, rmask), counts, 2)
                 avail = max(x + t_fifo, row_pop + 1)
                 r_avail[nrow & rmask] = avail
-                row_pop = max(avail, row_done)                  # R0 empty or emptied that cycle
-                row_done = max(max(row_pop + t_r0, last_pop + 1), last_take)
+                row_pop = max(avail, row_move)                  # RA empty or emptied that cycle
+                row_move = max(row_pop + t_ra, row_done)        # R0 empty or emptied that cycle
+                row_done = max(max(row_move + t_r0, last_pop + 1), last_take)
                 last_pop = row_done
                 last_take = _later(row_done + t_tag, v_free, counts, 3)      # needs the pending register
                 v_free = _later(last_take + t_pend, o_end2 + t_rel, counts, 4)    # one (empty) vertical op
@@ -526,8 +535,9 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                     if first:
                         avail = max(issue + t_fifo, row_pop + 1)
                         r_avail[nrow & rmask] = avail
-                        row_pop = max(avail, row_done)          # into R0 when empty or emptied
-                        pop0 = max(pop0, row_pop + t_r0)
+                        row_pop = max(avail, row_move)          # into RA when empty or emptied
+                        row_move = max(row_pop + t_ra, row_done)    # into R0 when empty or emptied
+                        pop0 = max(pop0, row_move + t_r0)
                     popl = pop0 + blen - 1
                     last_take = popl + t_tag
                     if rem == blen:                      # the row's last beat needs the pending register

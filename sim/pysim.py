@@ -198,8 +198,6 @@ class Harness:
                 last = cycle
                 if ol:
                     res.frame_ends.append(cycle)
-                if len(res.beats) == expect_beats or len(res.beats) == stop_after_beats:
-                    break
             if arv and arr:
                 n = arlen + 1
                 assert arburst == 1 and (1 << arsize) == self.beat_bytes
@@ -220,12 +218,21 @@ class Harness:
                     r_queue.append((due, data, i == n - 1, resp))
             if rv and rr:
                 r_queue.popleft()
+            # Stop only after this cycle's AR and R handshakes are booked: a
+            # burst accepted in the last cycle must still be delivered by
+            # drain_reads (the engine counts it as outstanding).
+            if len(res.beats) in (expect_beats, stop_after_beats):
+                break
         else:
             raise TimeoutError(f"engine stalled: {len(res.beats)}/{expect_beats} result beats, "
                                f"{len(words)} descriptor words left")
+        # Idle every handshake the harness stops watching: an AR accepted
+        # while nobody books it (e.g. during the AXI-Lite writes that follow)
+        # would leave the engine waiting for beats that never come.
         ctx.set(d.m_axis_out_tready, 0)
         ctx.set(d.s_axis_roi_tvalid, 0)
         ctx.set(d.m_axi_rvalid, 0)
+        ctx.set(d.m_axi_arready, 0)
         res.cycles = (last - first + 1) if first is not None and last is not None else 0
         res.first = first
         res.total_cycles = cycle + 1
