@@ -137,7 +137,12 @@ class _Core(Elaboratable):
         x1, y1, x2, y2 = (Signal(signed(COORD_BITS), name=n, reset_less=True) for n in ("x1", "y1", "x2", "y2"))
         bad_frame = Signal()
         beat = Signal(range(2 * P + 3))
-        parsed = Signal(32)
+        # Frames still to accept in this run, and whether any is left, both
+        # registered: the descriptor port's ready is then a flip-flop AND, not
+        # a 32-bit compare in front of the whole parser (a routed critical
+        # path: it also gates every staging register's enable).
+        left = Signal(32)
+        more = Signal()
         for g, c1, c2, n, lim in ((ge_h, y1, y2, self.cfg_ph, self.cfg_h), (ge_w, x1, x2, self.cfg_pw, self.cfg_w)):
             m.d.comb += [g.c1.eq(c1), g.c2.eq(c2), g.pooled.eq(n), g.limit.eq(lim)]
         for p in range(P):
@@ -224,7 +229,7 @@ class _Core(Elaboratable):
 
         with m.FSM(name="parser"):
             with m.State("RECV"):
-                m.d.comb += self.d_ready.eq(running & (parsed != self.cfg_rois))
+                m.d.comb += self.d_ready.eq(running & more)
                 with m.If(self.d_valid & self.d_ready):
                     m.d.sync += beat.eq(Mux(beat == 2 * P + 2, beat, beat + 1))
                     with m.If(beat == 0):
@@ -300,7 +305,7 @@ class _Core(Elaboratable):
                     m.d.comb += commit.eq(1)
                     m.d.sync += [
                         commit_ptr.eq(Mux(commit_ptr == S - 1, 0, commit_ptr + 1)),
-                        parsed.eq(parsed + 1),
+                        left.eq(left - 1), more.eq(left != 1),
                         beat.eq(0), bad_frame.eq(0),
                     ]
                     for i in range(S):
@@ -314,7 +319,7 @@ class _Core(Elaboratable):
                             ]
                     m.next = "RECV"
         with m.If(self.start):
-            m.d.sync += parsed.eq(0)
+            m.d.sync += [left.eq(self.cfg_rois), more.eq(self.cfg_rois != 0)]
 
         # ---------------- address generator ------------------------------
         depth = e.fifo_depth
