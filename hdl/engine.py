@@ -328,10 +328,13 @@ class _Core(Elaboratable):
         row_fifo = m.submodules.row_fifo = SyncFIFOBuffered(width=rlay.size, depth=e.row_fifo_depth)
         row_in = data.View(rlay, row_fifo.w_data)
 
-        reserved = Signal(range(depth + 1))       # beats issued and not yet popped by the pooler
+        # FIFO credit: beats that may still be requested (fifo_depth minus the
+        # beats issued and not yet taken by the pooler).  Kept as the room
+        # itself so the request check is one compare (``blen <= space``).
+        space = Signal(range(depth + 1), init=depth)
         popped = Signal()
         granted = Signal(9)
-        m.d.sync += reserved.eq(reserved + granted - popped)
+        m.d.sync += space.eq(space - granted + popped)
 
         cur = Signal(info_lay, reset_less=True)
         i_slot = Signal(range(S))
@@ -351,13 +354,18 @@ class _Core(Elaboratable):
         # add are in different cycles.  Free in throughput: the AR register
         # slice accepts one request every other cycle anyway.
         blen = Signal(9)
+        # Registered in CALC with blen (h, tile and rem do not change before
+        # the request): the request's enables then come from flip-flops.
+        row_end = Signal()        # this burst ends the row (rem == blen)
+        c_last_row = Signal()
+        c_last_tile = Signal()
         bl0 = Signal(9)
         m.d.comb += bl0.eq(Mux(rem < max_burst, rem, max_burst))
         last_row = h + 1 == cur.h1
         last_tile = tile + 1 == cb
         m.d.comb += [
             row_in.slot.eq(i_slot), row_in.h.eq(h), row_in.w0.eq(cur.w0), row_in.wlast.eq(cur.w1 - 1),
-            row_in.idx0.eq(idx_row), row_in.last_row.eq(last_row), row_in.last_tile.eq(last_tile),
+            row_in.idx0.eq(idx_row), row_in.last_row.eq(c_last_row), row_in.last_tile.eq(c_last_tile),
             row_in.skip.eq(0),
             self.ar_addr.eq(addr), self.ar_len.eq(blen - 1),
         ]
@@ -378,30 +386,35 @@ class _Core(Elaboratable):
                         m.next = "CALC"
             with m.State("SKIP"):
                 # One data-less token per tile keeps the output order.
-                m.d.comb += [row_in.skip.eq(1), row_in.last_row.eq(1), row_fifo.w_en.eq(1)]
+                m.d.comb += [row_in.skip.eq(1), row_in.last_row.eq(1), row_in.last_tile.eq(last_tile),
+                             row_fifo.w_en.eq(1)]
                 with m.If(row_fifo.w_rdy):
                     m.d.sync += tile.eq(tile + 1)
                     with m.If(last_tile):
                         m.next = "IDLE"
             with m.State("CALC"):
-                m.d.sync += blen.eq(Mux(to_4k < bl0, to_4k, bl0))
+                m.d.sync += [
+                    blen.eq(Mux(to_4k < bl0, to_4k, bl0)),
+                    row_end.eq((rem <= max_burst) & (rem <= to_4k)),
+                    c_last_row.eq(last_row), c_last_tile.eq(last_tile),
+                ]
                 m.next = "ROW"
             with m.State("ROW"):
-                room = (reserved + blen <= depth) & (~first | row_fifo.w_rdy)
+                room = (blen <= space) & (~first | row_fifo.w_rdy)
                 m.d.comb += self.ar_valid.eq(room)
                 with m.If(self.ar_valid & self.ar_ready):
                     m.d.comb += [granted.eq(blen), row_fifo.w_en.eq(first)]
                     m.d.sync += [rem.eq(rem - blen), addr.eq(addr + (blen << bbl)), first.eq(0)]
                     m.next = "CALC"
-                    with m.If(rem == blen):
+                    with m.If(row_end):
                         # Row complete: next row, next tile or next RoI (CALC overlaps the AR slice's busy cycle).
                         m.d.sync += [first.eq(1), rem.eq(cur.w1 - cur.w0)]
-                        with m.If(last_row):
+                        with m.If(c_last_row):
                             m.d.sync += [h.eq(cur.h0), idx_row.eq(cur.idx_base), tile.eq(tile + 1),
                                          tile_addr.eq(tile_addr + tile_stride),
                                          row_addr.eq(tile_addr + tile_stride),
                                          addr.eq(tile_addr + tile_stride)]
-                            with m.If(last_tile):
+                            with m.If(c_last_tile):
                                 m.next = "IDLE"
                         with m.Else():
                             m.d.sync += [h.eq(h + 1), idx_row.eq(idx_row + self.cfg_w),
