@@ -107,7 +107,33 @@ class _PoolSlice(wiring.Component):
     loads spread over the device, which was the routed critical path.
     Synthesis cannot merge the copies: each depends on its own state.
 
-    Ports are documented in :meth:`Pooler.elaborate` where they are driven.
+    Parameters
+    ----------
+    dtype : DType
+    lanes : int
+        Lanes of this slice.
+    max_pooled : int
+    iw : int
+        Bits of the argmax flat index (0 without argmax).
+    argmax : bool
+    slots : int
+
+    Attributes
+    ----------
+    r0_valid, r0_skip, r0_last_row, r0_last_tile, r0_slot : In
+        The front's current row (usable).
+    beat_valid, beat, beat_idx : In
+        The front's beat register X (this slice's lanes) and its flat index.
+    last_beat, w_mask, h_mask : In
+        Registered for that beat / row by the front.
+    slot_rne, slot_cne : In
+        Non-empty ph / pw bins of every slot.
+    t_ready : Out(1)
+        The tag stage takes an item this cycle if one is offered.
+    out_valid, out_last, values, args, out_ready
+        The slice's part of the result stream (all slices move together).
+    slot_done : Out(1)
+        See :class:`Pooler`.
     """
 
     def __init__(self, *, dtype: DType, lanes: int, max_pooled: int, iw: int, argmax: bool,
