@@ -10,8 +10,13 @@ Row stage
     updates iff ``wstart[pw] <= w < wend[pw]`` and ``key > acc`` (strict:
     the first element in raster order keeps ties).  The accumulators restart
     from the init key on each row's first beat, so rows stream back to back.
-    At the end of a row the whole vector moves to the *pending* register
-    (double buffer: the next row already streams into the accumulators).
+    At the end of a row the whole vector moves to the *pending* FIFO (two
+    entries: the next row already streams into the accumulators, and the
+    row after it may finish before the vertical stage is done with the
+    first).  The row stage takes a row's last beat on a registered *space*
+    flag (fewer than two entries at the start of the cycle), so its take,
+    and the tag stage's ready behind it, depend on flip-flops only, not on
+    the vertical and output stages' state of the same cycle.
 
 Vertical stage
     Bin accumulators ``B[bank][ph]`` live in one memory, one ``max_pooled *
@@ -224,6 +229,19 @@ class _PoolSlice(wiring.Component):
         pend_skip = Signal()
         pend_slot = Signal(range(self.slots))
         v_free = Signal()          # V0 consumes the pending row's last ph this cycle
+        # Second entry of the pending FIFO (tail, behind the head above).
+        tl_valid = Signal()
+        tl_vec = Signal(self.vw, reset_less=True)
+        tl_mask = Signal(P)
+        tl_last_row = Signal()
+        tl_last_tile = Signal()
+        tl_skip = Signal()
+        tl_slot = Signal(range(self.slots))
+        # Fewer than two entries at the start of this cycle: the row stage may
+        # hand over a row.  A flip-flop, so the row stage's take does not wait
+        # for the head's last vertical op of the same cycle (that op depends
+        # on the output stage's bank state, across the slice).
+        space = Signal(init=1)
 
         full = Signal(2)           # bank handed to the output stage
         info_last = [Signal(name=f"info_last{b}") for b in range(2)]
@@ -313,8 +331,10 @@ class _PoolSlice(wiring.Component):
         # turns each into lane records (key, -0.0 flag, index) and registers
         # them with the beat's column-bin membership mask, so the row stage's
         # accumulate loop is only compare + select.  Its ready is
-        # pass-through (``~t_valid | r_take``): no bubble, one cycle latency.
-        pend_free = ~pend_valid | v_free
+        # pass-through (``~t_valid | r_take``): no bubble, one cycle latency;
+        # ``r_take`` is a function of flip-flops (T's and ``space``).
+        head_free = Signal()       # the head entry is empty or frees this cycle
+        m.d.comb += head_free.eq(~pend_valid | v_free)
         lane_keys = []
         for lane in range(L):
             key, nz = elem_key(dt, self.beat[lane * dt.width: (lane + 1) * dt.width])
@@ -368,32 +388,48 @@ class _PoolSlice(wiring.Component):
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
         m.d.comb += racc_next.eq(Cat(*nxt))
 
-        # The pending vector follows racc_next whenever the pending slot is
-        # free (or freeing): it is only read while pend_valid, and a row's
-        # last beat is only taken when the slot is free, so its enable is
-        # pend_free, not the row stage's take.
-        with m.If(pend_free):
-            m.d.sync += pend_vec.eq(racc_next)
-        with m.If(t_valid & ~t_skip & (~t_last | pend_free)):
+        # The pending vectors follow their source whenever their entry is
+        # free (they are only read while valid), so their enables are a
+        # flip-flop (tail) and the head's free test, not the row stage's take:
+        # the head loads the tail's row if there is one, else the row stage's.
+        with m.If(head_free):
+            m.d.sync += pend_vec.eq(Mux(tl_valid, tl_vec, racc_next))
+        with m.If(~tl_valid):
+            m.d.sync += tl_vec.eq(racc_next)
+        with m.If(t_valid & ~t_skip & (~t_last | space)):
             m.d.sync += racc.eq(Mux(t_last, init_vec, racc_next))
 
-        def load_pending(mask, skip):
+        push = Signal()            # a row (or skip token) enters the pending FIFO
+        with m.If(t_valid & (t_skip | t_last)):
+            with m.If(space):
+                m.d.comb += [r_take.eq(1), push.eq(1)]
+        with m.Elif(t_valid):
+            m.d.comb += r_take.eq(1)
+        push_mask = Mux(t_skip, 0, t_hmask)
+
+        def load_head(mask, last_row, last_tile, skip, slot):
             m.d.sync += [
                 pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
-                pend_last_row.eq(t_last_row), pend_last_tile.eq(t_last_tile),
-                pend_skip.eq(skip), pend_slot.eq(t_slot),
+                pend_last_row.eq(last_row), pend_last_tile.eq(last_tile),
+                pend_skip.eq(skip), pend_slot.eq(slot),
             ]
             m.d.comb += low_d.eq(lowest(mask))
 
-        with m.If(t_valid & t_skip):
-            with m.If(pend_free):
-                m.d.comb += r_take.eq(1)
-                load_pending(Const(0, P), 1)
-        with m.Elif(t_valid):
-            with m.If(~t_last | pend_free):
-                m.d.comb += r_take.eq(1)
-                with m.If(t_last):
-                    load_pending(t_hmask, 0)
+        # The tail is only valid while the head is (it moves up when the head
+        # frees), and ``space`` stops a push while both are, so a push goes
+        # to the head if it is free or freeing and to the tail otherwise.
+        with m.If(head_free):
+            with m.If(tl_valid):
+                load_head(tl_mask, tl_last_row, tl_last_tile, tl_skip, tl_slot)
+                m.d.sync += tl_valid.eq(0)
+            with m.Elif(push):
+                load_head(push_mask, t_last_row, t_last_tile, t_skip, t_slot)
+        with m.Elif(push):
+            m.d.sync += [
+                tl_valid.eq(1), tl_mask.eq(push_mask), tl_last_row.eq(t_last_row),
+                tl_last_tile.eq(t_last_tile), tl_skip.eq(t_skip), tl_slot.eq(t_slot),
+            ]
+        m.d.sync += space.eq(head_free | ~(tl_valid | push))
 
         with m.If(racc_clear):
             m.d.sync += [racc.eq(init_vec), racc_clear.eq(0)]

@@ -65,11 +65,13 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
 * **tag stage**: pops one item (beat from X, or skip token) per cycle into
   its register, when the register is empty or being emptied; the row stage
   takes the item one cycle later.
-* **row stage**: a row's last beat (or a skip token) waits until the
-  pending register is free (the vertical stage is on the previous row's
-  last ph op, same cycle allowed); the tag register waits with it.
+* **row stage**: a row's last beat (or a skip token) enters the two-entry
+  pending FIFO, on a registered space flag: it waits until the row two
+  before it has left the FIFO (its last vertical op) in an earlier cycle;
+  the tag register waits with it.
 * **vertical stage**: one cycle per ph bin holding the row (at least one),
-  starting the cycle after the row stage took the row's last beat; a tile's first row waits
+  starting the cycle after the row stage took the row's last beat and
+  after the previous row's last vertical op; a tile's first row waits
   until its bank (tile ``k - 2``'s) has been emptied by the output stage.
 * **output stage**: ``PH * PW`` beats per tile, back to back, the first one
   loaded two cycles after the tile's last vertical op (tile-end and ``full``
@@ -466,6 +468,7 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     row_move = never      # ... moved from RA into the row register R0
     row_done = never      # ... left R0 (its last beat / skip token popped into the tag register)
     v_free = never        # last vertical op of the previous row
+    v_free2 = never       # ... of the row before it
     o_end1 = never        # last output load of the previous tile
     o_end2 = never        # ... of the tile before it (same bank)
     for r in range(parse.shape[0]):
@@ -484,8 +487,9 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                 row_move = max(row_pop + t_ra, row_done)        # R0 empty or emptied that cycle
                 row_done = max(max(row_move + t_r0, last_pop + 1), last_take)
                 last_pop = row_done
-                last_take = _later(row_done + t_tag, v_free, counts, 3)      # needs the pending register
-                v_free = _later(last_take + t_pend, o_end2 + t_rel, counts, 4)    # one (empty) vertical op
+                last_take = _later(row_done + t_tag, v_free2 + 1, counts, 3)  # needs space in the pending FIFO
+                vs = _later(last_take + t_pend, v_free + 1, counts, 3)         # the previous row's ops first
+                v_free2, v_free = v_free, _later(vs, o_end2 + t_rel, counts, 4)   # one (empty) vertical op
                 o_end2, o_end1 = o_end1, _later(v_free + t_tile, o_end1 + 1, counts, 5) + bins - 1
                 nrow += 1
                 x += 1
@@ -540,8 +544,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                         pop0 = max(pop0, row_move + t_r0)
                     popl = pop0 + blen - 1
                     last_take = popl + t_tag
-                    if rem == blen:                      # the row's last beat needs the pending register
-                        last_take = _later(last_take, v_free, counts, 3)
+                    if rem == blen:                      # the row's last beat needs space in the pending FIFO
+                        last_take = _later(last_take, v_free2 + 1, counts, 3)
                     j = nburst & bmask
                     b_end[j] = beats + blen
                     b_len[j] = blen
@@ -558,10 +562,10 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                     first_of_roi = False
                 # row complete: vertical ops, then (last row) the tile's output
                 row_done = last_pop
-                vs = last_take + t_pend
+                vs = _later(last_take + t_pend, v_free + 1, counts, 3)
                 if hh == 0:
                     vs = _later(vs, o_end2 + t_rel, counts, 4)
-                v_free = vs + ops[row_off[r] + hh] - 1
+                v_free2, v_free = v_free, vs + ops[row_off[r] + hh] - 1
                 nrow += 1
                 if hh == nrows[r] - 1:
                     o_end2, o_end1 = o_end1, _later(v_free + t_tile, o_end1 + 1, counts, 5) + bins - 1
