@@ -198,10 +198,19 @@ class _PoolSlice(wiring.Component):
 
         # ---------------- shared state between the stages -----------------
         pend_valid = Signal()
-        # Wide data registers are reset-less (soft reset goes to control
-        # state only: a reset net to every flip-flop would be the longest net
-        # of the design); each is written before it is used.
-        pend_vec = Signal(self.vw, reset_less=True)
+        # The pending FIFO's row vectors live in a two-entry memory written at
+        # ``wptr`` on a push and read at ``rptr`` (the head) by V0: its write
+        # enable is the row stage's push (a function of flip-flops) and its
+        # read address a flip-flop.  As registers, the head vector needed an
+        # enable "head free or freeing", which depends on the output stage's
+        # bank state and fanned out to every bit of the vector: the routed
+        # critical path of c6706d7 (11 ns of routing on that enable net).
+        vec_mem = Memory(shape=unsigned(self.vw), depth=2, init=[])
+        m.submodules.pend_vecs = vec_mem
+        vec_wp = vec_mem.write_port()
+        vec_rp = vec_mem.read_port(domain="comb")
+        wptr = Signal()
+        rptr = Signal()
         pend_mask = Signal(P)
         # pend_mask has at most one bit set, registered with pend_mask so the
         # ready path back to the FIFOs does not go through the ph priority
@@ -231,7 +240,6 @@ class _PoolSlice(wiring.Component):
         v_free = Signal()          # V0 consumes the pending row's last ph this cycle
         # Second entry of the pending FIFO (tail, behind the head above).
         tl_valid = Signal()
-        tl_vec = Signal(self.vw, reset_less=True)
         tl_mask = Signal(P)
         tl_last_row = Signal()
         tl_last_tile = Signal()
@@ -287,7 +295,7 @@ class _PoolSlice(wiring.Component):
             v_first.eq(~touched_d.bit_select(low_d, 1)),
             v_fwd.eq(v_op & (vbank_d == vbank) & (low_d == low)),
             # Loaded every cycle (only used after an op): no enable on 2 x vw flip-flops.
-            v1_vec.eq(pend_vec),
+            v1_vec.eq(vec_rp.data),
             v1_acc.eq(Mux(v_first, init_vec, Mux(v_fwd, wp.data, rp_v.data))),
         ]
         with m.If(v_go):
@@ -388,14 +396,6 @@ class _PoolSlice(wiring.Component):
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
         m.d.comb += racc_next.eq(Cat(*nxt))
 
-        # The pending vectors follow their source whenever their entry is
-        # free (they are only read while valid), so their enables are a
-        # flip-flop (tail) and the head's free test, not the row stage's take:
-        # the head loads the tail's row if there is one, else the row stage's.
-        with m.If(head_free):
-            m.d.sync += pend_vec.eq(Mux(tl_valid, tl_vec, racc_next))
-        with m.If(~tl_valid):
-            m.d.sync += tl_vec.eq(racc_next)
         with m.If(t_valid & ~t_skip & (~t_last | space)):
             m.d.sync += racc.eq(Mux(t_last, init_vec, racc_next))
 
@@ -406,6 +406,13 @@ class _PoolSlice(wiring.Component):
         with m.Elif(t_valid):
             m.d.comb += r_take.eq(1)
         push_mask = Mux(t_skip, 0, t_hmask)
+        # Entries leave in the order they came, so entry k's vector is at k mod 2.
+        m.d.comb += [vec_wp.addr.eq(wptr), vec_wp.data.eq(racc_next), vec_wp.en.eq(push),
+                     vec_rp.addr.eq(rptr)]
+        with m.If(push):
+            m.d.sync += wptr.eq(~wptr)
+        with m.If(v_free):
+            m.d.sync += rptr.eq(~rptr)
 
         def load_head(mask, last_row, last_tile, skip, slot):
             m.d.sync += [

@@ -101,6 +101,8 @@ CACHE_SCHEMA = 1
 
 #: nextpnr router (see the module notes: router1 stalls in the engine's congestion).
 ROUTER = "router2"
+#: nextpnr placers (``--placer``); the first is the default.
+PLACERS = ("heap", "static", "sa")
 
 #: ``--<device>`` flags that nextpnr-ecp5 accepts.
 DEVICES = (
@@ -404,14 +406,15 @@ def _as_paths(verilog_path) -> list[Path]:
 
 
 def config_key(sources: dict[str, bytes], top: str, *, device: str, package: str,
-               freq_mhz: float, out_of_context: bool = False, synth_args: str = "") -> str:
+               freq_mhz: float, out_of_context: bool = False, synth_args: str = "",
+               placer: str = PLACERS[0]) -> str:
     """Hash of everything that determines the figures except the seeds.
 
     Parameters
     ----------
     sources : dict
         ``{file name: content}`` of the Verilog sources.
-    top, device, package, freq_mhz, out_of_context, synth_args
+    top, device, package, freq_mhz, out_of_context, synth_args, placer
         As for :func:`synthesize`.  ``freq_mhz`` is included because nextpnr's
         placer and router are timing driven.
 
@@ -426,6 +429,8 @@ def config_key(sources: dict[str, bytes], top: str, *, device: str, package: str
         "sources": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(sources.items())},
         "top": top, "device": device, "package": package, "freq_mhz": float(freq_mhz),
         "out_of_context": bool(out_of_context), "synth_args": synth_args, "router": ROUTER,
+        # Absent for the default placer, so the keys of earlier results stay valid.
+        **({} if placer == PLACERS[0] else {"placer": placer}),
         "tools": _tool_package_versions(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -474,7 +479,7 @@ def archive_results(results: Iterable[dict], archive: Path = ARCHIVE) -> Path:
         old = entries.get(r["key"], {})
         entries[r["key"]] = {
             "top": r["top"], "device": r["device"], "package": r["package"], "freq_mhz": r["freq_mhz"],
-            "out_of_context": r["out_of_context"], "synth_args": r["synth_args"],
+            "out_of_context": r["out_of_context"], "synth_args": r["synth_args"], "placer": r["placer"],
             "tool_packages": r["tool_packages"],
             "yosys": {k: v for k, v in yosys.items() if k != "restored_from"},
             "seeds": {**old.get("seeds", {}), **seeds},
@@ -522,12 +527,12 @@ def _synth_stage(cfg: Path, names: list[str], top: str, synth_args: str) -> dict
 
 
 def _nextpnr_args(seed: int, *, device: str, package: str, freq_mhz: float,
-                  out_of_context: bool, folder: str) -> list[str]:
+                  out_of_context: bool, placer: str, folder: str) -> list[str]:
     args = [f"--{device}", "--package", package, "--json", "synth.json",
             "--freq", f"{freq_mhz:g}", "--seed", str(seed),
             # A missed --freq target is a result, not a failure (see module docstring).
             "--timing-allow-fail",
-            "--router", ROUTER,
+            "--router", ROUTER, "--placer", placer,
             "--report", f"{folder}/report.json"]
     if out_of_context:
         args.append("--out-of-context")
@@ -588,7 +593,8 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
                seeds: Sequence[int] = (1, 2, 3), freq_mhz: float = 200,
                build_dir: str | os.PathLike | None = None, jobs: int = 1,
                out_of_context: bool = False, synth_args: str = "", clock: str | None = None,
-               force: bool = False, progress: bool | None = None, archive: Path | None = ARCHIVE) -> dict:
+               force: bool = False, progress: bool | None = None, archive: Path | None = ARCHIVE,
+               placer: str = PLACERS[0]) -> dict:
     """Synthesise, place and route a design on an ECP5; return its figures.
 
     Yosys runs once; nextpnr runs once per seed.  Every stage is cached under
@@ -625,6 +631,8 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         Use when the top level has more ports than the package has pins.
     synth_args : str
         Extra ``synth_ecp5`` options, e.g. ``"-abc9"`` or ``"-nowidelut"``.
+    placer : str
+        nextpnr placer, one of :data:`PLACERS` (part of the cache key).
     clock : str, optional
         Clock whose fmax is reported (names as in the design, e.g. ``"clk"``).
         Default: the only clock, or the slowest one if there are several.
@@ -669,6 +677,8 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
     t_call = time.perf_counter()
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if placer not in PLACERS:
+        raise ValueError(f"placer must be one of {PLACERS}, got {placer!r}")
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("at least one seed is needed")
@@ -680,7 +690,7 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
     archive = Path(archive) if archive else None
     sources = {p.name: p.read_bytes() for p in paths}
     key = config_key(sources, top, device=device, package=package, freq_mhz=freq_mhz,
-                     out_of_context=out_of_context, synth_args=synth_args)
+                     out_of_context=out_of_context, synth_args=synth_args, placer=placer)
 
     root = Path(build_dir) if build_dir is not None else DEFAULT_BUILD_DIR
     cfg = (root / f"{top}-{key[:16]}").resolve()
@@ -706,7 +716,8 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         else:
             synth = _synth_stage(cfg, list(sources), top, synth_args)
 
-        opts = dict(device=device, package=package, freq_mhz=freq_mhz, out_of_context=out_of_context)
+        opts = dict(device=device, package=package, freq_mhz=freq_mhz, out_of_context=out_of_context,
+                    placer=placer)
         results: dict[int, dict] = {}
         try:
             from tqdm import tqdm
@@ -792,6 +803,7 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         "tool_packages": _tool_package_versions(),
         "out_of_context": out_of_context,
         "synth_args": synth_args,
+        "placer": placer,
         "runtime_s": round(synth["yosys_s"] + sum(nextpnr_s), 3),
         "yosys_s": synth["yosys_s"],
         "nextpnr_s_per_seed": nextpnr_s,
@@ -861,6 +873,7 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="nextpnr runs at once (default 1)")
     ap.add_argument("--out-of-context", action="store_true", help="no I/O pads (for wide top levels)")
     ap.add_argument("--synth-args", default="", help="extra synth_ecp5 options")
+    ap.add_argument("--placer", default=PLACERS[0], choices=PLACERS, help="nextpnr placer")
     ap.add_argument("--clock", default=None, help="clock to report (default: the slowest)")
     ap.add_argument("--build-dir", type=Path, default=None, help=f"cache root (default {DEFAULT_BUILD_DIR})")
     ap.add_argument("--force", action="store_true", help="ignore cached results")
@@ -871,7 +884,8 @@ def main(argv=None) -> int:
         r = synthesize(args.verilog, args.top, device=args.device, package=args.package,
                        seeds=args.seeds, freq_mhz=args.freq, build_dir=args.build_dir,
                        jobs=args.jobs, out_of_context=args.out_of_context,
-                       synth_args=args.synth_args, clock=args.clock, force=args.force)
+                       synth_args=args.synth_args, clock=args.clock, force=args.force,
+                       placer=args.placer)
     except (RuntimeError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
