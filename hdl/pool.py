@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import bits_for, ceil_log2
@@ -385,6 +386,11 @@ class _PoolSlice(wiring.Component):
         # Reset-less too: after a (soft) reset ``racc_clear`` reloads the init
         # records once (through the same select as a row's last beat; the
         # FIFOs are empty then, so no beat is taken in that cycle).
+        # ``racc_clear`` drops in the first cycle after reset; it stays up
+        # only while ``t_valid`` (never the case then), which keeps each
+        # slice's copy distinct: synthesis merged the identical copies into
+        # one flip-flop driving the set/reset of every slice's accumulators
+        # across the device (18.4 ns of routing, the critical path of 3b2b5fe).
         racc = Signal(self.vw, init=sum(dt.init_key << (i * lw) for i in range(P * L)), reset_less=True)
         racc_clear = Signal(init=1)
         racc_next = Signal(self.vw)
@@ -439,43 +445,47 @@ class _PoolSlice(wiring.Component):
         m.d.sync += space.eq(head_free | ~(tl_valid | push))
 
         with m.If(racc_clear):
-            m.d.sync += [racc.eq(init_vec), racc_clear.eq(0)]
+            m.d.sync += [racc.eq(init_vec), racc_clear.eq(t_valid)]
 
         # ---------------- output stage ------------------------------------
-        # Three registers, each passing ready through (``~valid | next
-        # takes``), so one beat per cycle is sustained and a beat is accepted
-        # 3 cycles after its load: O1 holds the whole entry read from the
-        # LUT-RAM (address registered the cycle before: a wide memory, so
-        # nothing else in that cycle), O2 the selected pw group (P:1 mux),
-        # O3 the result beat (key to bits, empty-bin and argmax selects).
+        # O1 and O2 are plain pipeline registers (no stall): O1 holds the
+        # whole entry read from the LUT-RAM (address registered the cycle
+        # before: a wide memory, so nothing else in that cycle), O2 the
+        # selected pw group (P:1 mux); O3's logic (key to bits, empty-bin and
+        # argmax selects) writes the result into a small queue whose head is
+        # the slice's output.  A beat is loaded only while fewer than
+        # ``OUT_QUEUE`` beats are loaded and not yet accepted (``occ``), so
+        # the queue never overflows and nothing waits on the sink's ready in
+        # the same cycle: the sink's ``tready`` only counts ``occ`` down.
+        # Before, O1-O3 each passed ready through, and the chain from
+        # ``tready`` through the three stages to the load, the bank hand-back
+        # and the memory address was the routed critical path (2026-12-03).
+        # With the sink always ready a beat is accepted 3 cycles after its
+        # load (``occ`` stays at 3 < OUT_QUEUE), one beat per cycle.
+        OUT_QUEUE = 4
         obank = Signal()
         oph = Signal(range(max(P, 2)))
         opw = Signal(range(max(P, 2)))
+        occ = Signal(range(OUT_QUEUE + 1))
         e_valid = Signal()
         e_entry = Signal(self.vw, reset_less=True)
-        e_pw = Signal.like(opw)
-        e_nonempty = Signal()
-        e_last = Signal()
+        e_pw = Signal.like(opw, reset_less=True)
+        e_nonempty = Signal(reset_less=True)
+        e_last = Signal(reset_less=True)
         g_valid = Signal()
         g_group = Signal(L * lw, reset_less=True)
-        g_nonempty = Signal()
-        g_last = Signal()
-        o_valid = Signal()
-        o_values = Signal(len(self.values), reset_less=True)
-        o_args = Signal(len(self.args), reset_less=True)
-        o_last = Signal()
+        g_nonempty = Signal(reset_less=True)
+        g_last = Signal(reset_less=True)
+        queue = m.submodules.out_queue = SyncFIFO(width=len(self.values) + len(self.args) + 1, depth=OUT_QUEUE)
         m.d.comb += [
-            self.out_valid.eq(o_valid),
-            self.values.eq(o_values),
-            self.args.eq(o_args),
-            self.out_last.eq(o_last),
+            self.out_valid.eq(queue.r_rdy),
+            Cat(self.values, self.args, self.out_last).eq(queue.r_data),
+            queue.r_en.eq(self.out_ready),
         ]
         cur_last = Mux(obank, info_last[1], info_last[0])
-        o_adv = ~o_valid | self.out_ready
-        g_adv = ~g_valid | o_adv
-        e_adv = ~e_valid | g_adv
         load = Signal()
-        m.d.comb += load.eq(full.bit_select(obank, 1) & e_adv)
+        m.d.comb += load.eq(full.bit_select(obank, 1) & (occ != OUT_QUEUE))
+        m.d.sync += occ.eq(occ + load - (queue.r_rdy & self.out_ready))
         last_pw = opw + 1 == self.pw_count
         last_bin = last_pw & (oph + 1 == self.ph_count)
         n_bank = Signal()
@@ -496,21 +506,21 @@ class _PoolSlice(wiring.Component):
         # O1: the load reads the bank for the last time for this bin, so the
         # bank and the RoI's slot are released here (``out_clear``,
         # ``slot_done``: the slot's edges are not used past this point).
+        # The data registers load every cycle (no enable): the memory's
+        # output is the entry at (obank, oph), the loaded beat's if any.
         row_ne = Mux(obank, info_rne[1], info_rne[0]).bit_select(oph, 1)
         col_ne = Mux(obank, info_cne[1], info_cne[0]).bit_select(opw, 1)
-        m.d.sync += e_valid.eq(load | (e_valid & ~g_adv))
+        m.d.sync += [e_valid.eq(load), e_entry.eq(rp_o.data), e_pw.eq(opw), e_nonempty.eq(row_ne & col_ne),
+                     e_last.eq(cur_last & last_bin)]
         with m.If(load):
-            m.d.sync += [e_entry.eq(rp_o.data), e_pw.eq(opw), e_nonempty.eq(row_ne & col_ne),
-                         e_last.eq(cur_last & last_bin)]
             m.d.comb += self.slot_done.eq(cur_last & last_bin)
 
         # O2: pw select as a case mux (a variable shifter of the whole entry
         # would be an O(width^2) barrel shifter in netlist form).
         group = select(m, (e_entry[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), e_pw, name="group")
-        with m.If(g_adv):
-            m.d.sync += [g_valid.eq(e_valid), g_group.eq(group), g_nonempty.eq(e_nonempty), g_last.eq(e_last)]
+        m.d.sync += [g_valid.eq(e_valid), g_group.eq(group), g_nonempty.eq(e_nonempty), g_last.eq(e_last)]
 
-        # O3: element bits, empty bins and argmax.
+        # O3: element bits, empty bins and argmax, into the queue.
         values, args = [], []
         for lane in range(L):
             rec = g_group[lane * lw: (lane + 1) * lw]
@@ -519,10 +529,10 @@ class _PoolSlice(wiring.Component):
             if self.argmax:
                 won = g_nonempty & (key != dt.init_key)
                 args.append(Mux(won, ix.as_unsigned(), Const(-1, 32)))
-        with m.If(o_adv):
-            m.d.sync += [o_valid.eq(g_valid), o_values.eq(Cat(*values)), o_last.eq(g_last)]
-            if self.argmax:
-                m.d.sync += o_args.eq(Cat(*args))
+        m.d.comb += [
+            queue.w_data.eq(Cat(*values, *(args or [Const(0, len(self.args))]), g_last)),
+            queue.w_en.eq(g_valid),
+        ]
         return m
 
 
