@@ -324,7 +324,7 @@ class _Core(Elaboratable):
         # ---------------- address generator ------------------------------
         depth = e.fifo_depth
         beat_fifo = m.submodules.beat_fifo = SyncFIFOBuffered(width=e.data_width, depth=depth)
-        rlay = row_desc_layout(S, e.max_h, e.max_w)
+        rlay = row_desc_layout(S, e.max_h, e.max_w, P)
         row_fifo = m.submodules.row_fifo = SyncFIFOBuffered(width=rlay.size, depth=e.row_fifo_depth)
         row_in = data.View(rlay, row_fifo.w_data)
 
@@ -337,6 +337,13 @@ class _Core(Elaboratable):
         m.d.sync += space.eq(space - granted + popped)
 
         cur = Signal(info_lay, reset_less=True)
+        # The RoI's edges, registered at the take: the row's ph mask and the
+        # first column's pw mask are computed here (in CALC, from registers)
+        # and travel in the row descriptor, instead of behind a slot select
+        # in the pooler's front.
+        cur_e = Signal(elay, reset_less=True)
+        c_hm = Signal(P)
+        c_wm0 = Signal(P)
         i_slot = Signal(range(S))
         tile = Signal(range(e.max_cb + 1))
         h = Signal(range(e.max_h + 1))
@@ -364,7 +371,7 @@ class _Core(Elaboratable):
         last_row = h + 1 == cur.h1
         last_tile = tile + 1 == cb
         m.d.comb += [
-            row_in.slot.eq(i_slot), row_in.h.eq(h), row_in.w0.eq(cur.w0), row_in.wlast.eq(cur.w1 - 1),
+            row_in.slot.eq(i_slot), row_in.hm.eq(c_hm), row_in.wm0.eq(c_wm0), row_in.w0.eq(cur.w0), row_in.wlast.eq(cur.w1 - 1),
             row_in.idx0.eq(idx_row), row_in.last_row.eq(c_last_row), row_in.last_tile.eq(c_last_tile),
             row_in.skip.eq(0),
             self.ar_addr.eq(addr), self.ar_len.eq(blen - 1),
@@ -375,7 +382,7 @@ class _Core(Elaboratable):
                     m.d.comb += take.eq(1)
                     ci = select(m, (slot_info[i] for i in range(S)), issue_ptr, name="ci")
                     m.d.sync += [
-                        cur.eq(ci), i_slot.eq(issue_ptr), tile.eq(0), h.eq(ci.h0),
+                        cur.eq(ci), cur_e.eq(select(m, (slot_edges[i] for i in range(S)), issue_ptr, name="ce")), i_slot.eq(issue_ptr), tile.eq(0), h.eq(ci.h0),
                         tile_addr.eq(ci.base), addr.eq(ci.base), row_addr.eq(ci.base),
                         idx_row.eq(ci.idx_base), rem.eq(ci.w1 - ci.w0), first.eq(1),
                         issue_ptr.eq(Mux(issue_ptr == S - 1, 0, issue_ptr + 1)),
@@ -397,6 +404,8 @@ class _Core(Elaboratable):
                     blen.eq(Mux(to_4k < bl0, to_4k, bl0)),
                     row_end.eq((rem <= max_burst) & (rem <= to_4k)),
                     c_last_row.eq(last_row), c_last_tile.eq(last_tile),
+                    c_hm.eq(Cat(*((cur_e.hs[p] <= h) & (h < cur_e.he[p]) & (p < self.cfg_ph) for p in range(P)))),
+                    c_wm0.eq(Cat(*((cur_e.ws[p] <= cur.w0) & (cur.w0 < cur_e.we[p]) for p in range(P)))),
                 ]
                 m.next = "ROW"
             with m.State("ROW"):

@@ -85,17 +85,22 @@ def edges_layout(max_pooled: int, max_h: int, max_w: int) -> data.StructLayout:
     })
 
 
-def row_desc_layout(slots: int, max_h: int, max_w: int) -> data.StructLayout:
+def row_desc_layout(slots: int, max_h: int, max_w: int, max_pooled: int) -> data.StructLayout:
     """One window row of one tile (or a data-less *skip* tile)."""
     return data.StructLayout({
         "slot": range(slots),
-        "h": range(max_h),
         "w0": range(max_w + 1),
         "wlast": range(max_w + 1),         # w1 - 1: last column (the pooler's last-beat test is an equality)
         "idx0": bits_for(max_h * max_w),   # h * W + w0, computed by the address generator
         "last_row": 1,                     # last row of the tile: hand the bank over after it
         "last_tile": 1,                    # last tile of the RoI: tlast on its last beat
         "skip": 1,                         # no data (all bins empty / bad RoI): emit zeros
+        # Bin masks computed by the producer from its registered copy of the
+        # slot's edges, so the pooler's front does not select and compare
+        # edges for them: ph bins holding row h (``hs <= h < he``, ``ph <
+        # PH``) and pw bins holding the row's first column w0.
+        "hm": max_pooled,
+        "wm0": max_pooled,
     })
 
 
@@ -595,7 +600,7 @@ class Pooler(wiring.Component):
         self.iw = idx_width(max_h, max_w) if argmax else 0
         self.out_width = lanes * dtype.width + (lanes * 32 if argmax else 0)
         super().__init__({
-            "rows": In(stream.Signature(row_desc_layout(slots, max_h, max_w))),
+            "rows": In(stream.Signature(row_desc_layout(slots, max_h, max_w, max_pooled))),
             "beats": In(stream.Signature(lanes * dtype.width)),
             "edges": In(data.ArrayLayout(edges_layout(max_pooled, max_h, max_w), slots)),
             "ph_count": In(range(max_pooled + 1)),
@@ -620,25 +625,28 @@ class Pooler(wiring.Component):
         # The row FIFO's data come straight out of a block RAM (5.6 ns clock
         # to out on an ECP5 at speed grade 6, most of a 150 MHz cycle), so
         # they go into flip-flops with no logic in between: RA holds the
-        # next row descriptor (its last column ``wlast`` comes precomputed).
-        # In the cycle after, its slot's edges are selected from the
-        # registered slot, and the row moves into R0 (the current row) when
-        # R0 is empty or its last beat / skip token goes to the tag stage
-        # that cycle.  The move loads, besides the fields and the edges, the
-        # column ``tw`` and flat index ``tidx`` of the row's next beat
-        # (counters: no ``w0 + count`` adder per beat), and, already
-        # registered for that beat, its column-bin mask ``wm``, its last-beat
-        # flag ``lb`` and the row's ph mask ``hm``: what the slices' tag
-        # stages load comes straight from flip-flops, not through the slot
-        # select and the edge comparators, and the wide fan-out to the
-        # slices is the only thing in that cycle.  Each beat taken steps the
+        # next row descriptor (its last column ``wlast`` and its first
+        # column's and row's bin masks come precomputed by the address
+        # generator).  In the cycle after, its slot's column edges are
+        # selected from the registered slot, and the row moves into R0 (the
+        # current row) when R0 is empty or its last beat / skip token goes to
+        # the tag stage that cycle.  The move loads, besides the fields and
+        # the column edges, the column ``tw`` and flat index ``tidx`` of the
+        # row's next beat (counters: no ``w0 + count`` adder per beat), and,
+        # already registered for that beat, its column-bin mask ``wm``, its
+        # last-beat flag ``lb`` and the row's ph mask ``hm``: what the slices'
+        # tag stages load comes straight from flip-flops, and the wide
+        # fan-out to the slices is the only thing in that cycle.  (Selecting
+        # the edges and comparing them for ``hm`` here was the routed
+        # critical path of bbb0555.)  Each beat taken steps the
         # counters and recomputes ``wm`` / ``lb`` for the next column.  A row
         # is usable the cycle after its move; RA prefetches the next one, so
         # rows follow each other without a bubble.
         rd = self.rows.payload
         elay = edges_layout(P, self.max_h, self.max_w)
         a_valid = Signal()
-        a_h = Signal(range(self.max_h), reset_less=True)
+        a_hm = Signal(P, reset_less=True)
+        a_wm0 = Signal(P, reset_less=True)
         a_w0 = Signal(range(self.max_w + 1), reset_less=True)
         a_wlast = Signal(range(self.max_w + 1), reset_less=True)
         a_idx0 = Signal.like(rd.idx0, reset_less=True)
@@ -647,7 +655,8 @@ class Pooler(wiring.Component):
         a_skip = Signal()
         a_slot = Signal(range(self.slots))
         r0_valid = Signal()
-        r0_e = Signal(elay, reset_less=True)
+        r0_ws = Signal(elay.members["ws"], reset_less=True)
+        r0_we = Signal(elay.members["we"], reset_less=True)
         r0_wlast = Signal(range(self.max_w + 1), reset_less=True)
         r0_last_row = Signal()
         r0_last_tile = Signal()
@@ -669,28 +678,24 @@ class Pooler(wiring.Component):
         m.d.sync += [a_valid.eq(a_load | (a_valid & ~a_move)), r0_valid.eq(a_move | (r0_valid & ~r0_take))]
         with m.If(a_load):
             m.d.sync += [
-                a_h.eq(rd.h), a_w0.eq(rd.w0), a_wlast.eq(rd.wlast), a_idx0.eq(rd.idx0),
+                a_hm.eq(rd.hm), a_wm0.eq(rd.wm0), a_w0.eq(rd.w0), a_wlast.eq(rd.wlast), a_idx0.eq(rd.idx0),
                 a_last_row.eq(rd.last_row), a_last_tile.eq(rd.last_tile), a_skip.eq(rd.skip),
                 a_slot.eq(rd.slot),
             ]
 
-        def col_mask(e, w):
-            return Cat(*((e.ws[pw] <= w) & (w < e.we[pw]) for pw in range(P)))
-
-        e_a = select(m, (self.edges[i] for i in range(self.slots)), a_slot, name="e_a")
+        ws_a = select(m, (self.edges[i].ws for i in range(self.slots)), a_slot, name="ws_a")
+        we_a = select(m, (self.edges[i].we for i in range(self.slots)), a_slot, name="we_a")
         x_take = Signal()
         tw1 = tw + 1
         with m.If(a_move):
             m.d.sync += [
-                r0_e.eq(e_a), r0_wlast.eq(a_wlast), r0_last_row.eq(a_last_row),
+                r0_ws.eq(ws_a), r0_we.eq(we_a), r0_wlast.eq(a_wlast), r0_last_row.eq(a_last_row),
                 r0_last_tile.eq(a_last_tile), r0_skip.eq(a_skip), r0_slot.eq(a_slot),
-                tw.eq(a_w0), tidx.eq(a_idx0), wm.eq(col_mask(e_a, a_w0)), lb.eq(a_w0 == a_wlast),
-                # ph membership of the row (used when it enters the pending slot).
-                hm.eq(Cat(*((e_a.hs[ph] <= a_h) & (a_h < e_a.he[ph]) & (ph < self.ph_count)
-                            for ph in range(P)))),
+                tw.eq(a_w0), tidx.eq(a_idx0), wm.eq(a_wm0), lb.eq(a_w0 == a_wlast), hm.eq(a_hm),
             ]
         with m.Elif(x_take):
-            m.d.sync += [tw.eq(tw1), tidx.eq(tidx + 1), wm.eq(col_mask(r0_e, tw1)), lb.eq(tw1 == r0_wlast)]
+            m.d.sync += [tw.eq(tw1), tidx.eq(tidx + 1), lb.eq(tw1 == r0_wlast),
+                         wm.eq(Cat(*((r0_ws[pw] <= tw1) & (tw1 < r0_we[pw]) for pw in range(P))))]
         # Non-empty bins of every slot, registered: a slot's edges are stable
         # from the cycle after its commit until its slot_done, and a slice
         # reads these masks only at a tile's end, several pipeline stages

@@ -56,10 +56,14 @@ def test_pooler_random_rois(name, seed, slice_lanes):
         for t in range(tiles):
             last_tile = t == tiles - 1
             if hw is None or ww is None:
-                rows.append(dict(slot=k, h=0, w0=0, wlast=0, idx0=0, last_row=1, last_tile=last_tile, skip=1))
+                rows.append(dict(slot=k, hm=0, wm0=0, w0=0, wlast=0, idx0=0, last_row=1, last_tile=last_tile,
+                                 skip=1))
             else:
+                # The producer's bin masks (the engine's address generator computes them).
+                wm0 = sum(1 << pw for pw in range(PW) if ws[pw] <= ww[0] < we[pw])
                 for h in range(*hw):
-                    rows.append(dict(slot=k, h=h, w0=ww[0], wlast=ww[1] - 1, idx0=h * W + ww[0],
+                    hm = sum(1 << ph for ph in range(PH) if hs[ph] <= h < he[ph])
+                    rows.append(dict(slot=k, hm=hm, wm0=wm0, w0=ww[0], wlast=ww[1] - 1, idx0=h * W + ww[0],
                                      last_row=h == hw[1] - 1, last_tile=last_tile, skip=0))
                     for w in range(*ww):
                         beats.append(sum(int(pbits[t, lane, h, w]) << (lane * dt.width) for lane in range(L)))
