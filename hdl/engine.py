@@ -93,6 +93,7 @@ class _Core(Elaboratable):
         self.err_batch = Signal()
         self.err_framing = Signal()
         self.in_stall = Signal()
+        self.soft_rst = Signal()          # soft reset (the engine's core_rst register)
 
     def elaborate(self, platform):
         m = Module()
@@ -436,7 +437,7 @@ class _Core(Elaboratable):
             beat_fifo.w_en.eq(self.r_valid),
             self.r_ready.eq(beat_fifo.w_rdy),
         ]
-        pool = m.submodules.pool = Pooler(dtype=e.dt, lanes=L, max_pooled=P, max_h=e.max_h,
+        pool = Pooler(dtype=e.dt, lanes=L, max_pooled=P, max_h=e.max_h,
                                           max_w=e.max_w, argmax=e.argmax, slots=S)
         m.d.comb += [
             pool.rows.payload.eq(row_fifo.r_data),
@@ -455,8 +456,14 @@ class _Core(Elaboratable):
             self.o_valid.eq(pool.out.valid),
             pool.out.ready.eq(self.o_ready),
             self.in_stall.eq(pool.in_stall),
+            pool.soft_rst.eq(self.soft_rst),
         ]
-        return m
+        # Soft reset: everything here in the same cycle, the pooler through
+        # its own reset tree (see Pooler).
+        top = Module()
+        top.submodules.body = ResetInserter(self.soft_rst)(m)
+        top.submodules.pool = pool
+        return top
 
 
 class RoIPoolEngine(wiring.Component):
@@ -591,7 +598,8 @@ class RoIPoolEngine(wiring.Component):
         core_rst = Signal()
         m.d.sync += core_rst.eq(soft_reset)
         core = _Core(self)
-        m.submodules.core = ResetInserter(core_rst)(core)
+        m.submodules.core = core
+        m.d.comb += core.soft_rst.eq(core_rst)
 
         # ---------------- registers --------------------------------------
         regs = {n: Signal(32, name=f"reg_{n.lower()}") for n in

@@ -40,7 +40,7 @@ Output stage
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, ResetInserter, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
@@ -141,6 +141,9 @@ class _PoolSlice(wiring.Component):
         Non-empty ph / pw bins of every slot.
     t_ready : Out(1)
         The tag stage takes an item this cycle if one is offered.
+    t_busy : Out(1)
+        The tag stage holds an item (keeps the slice's reset copy distinct,
+        see :class:`Pooler`).
     out_valid, out_last, values, args, out_ready
         The slice's part of the result stream (all slices move together).
     slot_done : Out(1)
@@ -169,7 +172,7 @@ class _PoolSlice(wiring.Component):
             "slot_rne": In(data.ArrayLayout(P, slots)), "slot_cne": In(data.ArrayLayout(P, slots)),
             "ph_count": In(range(P + 1)), "pw_count": In(range(P + 1)),
             "out_ready": In(1),
-            "t_ready": Out(1),
+            "t_ready": Out(1), "t_busy": Out(1),
             "out_valid": Out(1), "out_last": Out(1),
             "values": Out(lanes * dtype.width), "args": Out(lanes * 32 if argmax else 1),
             "slot_done": Out(1),
@@ -355,6 +358,7 @@ class _PoolSlice(wiring.Component):
             lane_keys.append(Cat(key, nz, self.beat_idx[: self.iw]))
 
         t_valid = Signal()
+        m.d.comb += self.t_busy.eq(t_valid)
         t_skip = Signal()
         t_recs = Signal(L * lw, reset_less=True)
         t_wmask = Signal(P)
@@ -582,6 +586,11 @@ class Pooler(wiring.Component):
     beat_taken : Out(1)
         A beat left the pooler's beat register for the tag stages (the
         engine's read credit is returned here, not at the FIFO pop).
+    soft_rst : In(1)
+        Soft reset (one cycle or more): the front resets in the same cycle,
+        each slice through its own reset register a cycle later (see
+        :meth:`elaborate`); the pooler's outputs are masked until the slices
+        are out of reset.
     """
 
     def __init__(self, *, dtype: DType, lanes: int, max_pooled: int, max_h: int, max_w: int,
@@ -609,17 +618,33 @@ class Pooler(wiring.Component):
             "slot_done": Out(1),
             "in_stall": Out(1),
             "beat_taken": Out(1),
+            "soft_rst": In(1),
         })
 
     def elaborate(self, platform):
-        m = Module()
+        top = Module()
+        m = Module()               # the front, reset by soft_rst
+        top.submodules.front = ResetInserter(self.soft_rst)(m)
         dt, P, SL = self.dt, self.max_pooled, self.slice_lanes
-        slices = []
+        # Reset tree: one soft-reset net reaching the control flip-flops of
+        # every slice spans the device (9.8 ns of routing, the critical path
+        # of 4952016), so each slice is reset from its own register
+        # ``rst_k``, placed with the slice, one cycle after ``soft_rst``.
+        # The copies must stay distinct (synthesis merges identical
+        # flip-flops back into one): ``rst_k`` holds while its slice's tag
+        # stage is busy, which a reset slice never is, so it drops after one
+        # or two cycles.  Until slice 0's copy drops, the slices' outputs to
+        # the engine are masked (their state is stale or being reset).
+        slices, slice_rst = [], []
         for k in range(self.lanes // SL):
             s = _PoolSlice(dtype=dt, lanes=SL, max_pooled=P, iw=self.iw, argmax=self.argmax,
                            slots=self.slots)
-            m.submodules[f"slice{k}"] = s
+            rst_k = Signal(init=1, name=f"slice{k}_rst")
+            top.d.sync += rst_k.eq(self.soft_rst | (rst_k & s.t_busy))
+            top.submodules[f"slice{k}"] = ResetInserter(rst_k)(s)
             slices.append(s)
+            slice_rst.append(rst_k)
+        held = slice_rst[0]
 
         # ---------------- row registers (RA, R0) ---------------------------
         # The row FIFO's data come straight out of a block RAM (5.6 ns clock
@@ -735,6 +760,7 @@ class Pooler(wiring.Component):
 
         # Slice 0's tag stage decides the pops; every slice loads the same
         # beat in the same cycle (identical control copies).
+        # (Not masked by ``held``: the front is reset and empty while it is up.)
         t_ready = slices[0].t_ready
         with m.If(r0_valid & r0_skip):
             with m.If(t_ready):
@@ -761,9 +787,9 @@ class Pooler(wiring.Component):
         values = Cat(*(s.values for s in slices))
         args = Cat(*(s.args for s in slices)) if self.argmax else Cat()
         m.d.comb += [
-            self.out.valid.eq(slices[0].out_valid),
+            self.out.valid.eq(slices[0].out_valid & ~held),
             self.out.payload.last.eq(slices[0].out_last),
             self.out.payload.data.eq(Cat(values, args)),
-            self.slot_done.eq(slices[0].slot_done),
+            self.slot_done.eq(slices[0].slot_done & ~held),
         ]
-        return m
+        return top
