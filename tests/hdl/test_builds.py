@@ -1,5 +1,6 @@
 """Every dtype x lane count converts to Verilog; one build passes Verilator lint; parameter checks."""
 
+import inspect
 import json
 
 import pytest
@@ -7,7 +8,7 @@ from amaranth.back import verilog
 
 from hdl import protocol
 from hdl.engine import RoIPoolEngine
-from hdl.generate import generate
+from hdl.generate import main
 from hdl.lint import lint, verilator_binary
 
 DTYPES = ["int8", "int16", "float16", "bfloat16", "float32"]
@@ -25,9 +26,13 @@ def test_converts_to_verilog(dtype, lanes):
 
 
 def test_generate_and_lint(tmp_path):
-    e = RoIPoolEngine()     # the default configuration, as `make verilog` builds it
-    v, j = generate(e, tmp_path / "roipool_engine.v")
+    # `make verilog` is `python -m hdl`: with no options it must build the
+    # engine's default configuration (the one the reports and simulators use).
+    assert main(["-o", str(tmp_path / "roipool_engine.v")]) == 0
+    v, j = tmp_path / "roipool_engine.v", tmp_path / "roipool_engine.json"
     cfg = json.loads(j.read_text())
+    defaults = {k: p.default for k, p in inspect.signature(RoIPoolEngine).parameters.items()}
+    assert {k: cfg["config"][k] for k in defaults} == defaults
     assert cfg["magic"] == protocol.MAGIC and cfg["config"]["lanes"] == 8
     assert {r["name"] for r in cfg["registers"]} >= {"CTRL", "STATUS", "ERR_FLAGS", "NUM_ROIS"}
     try:
