@@ -446,7 +446,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dtypes", nargs="+", help="sweep types (default int8 int16 bfloat16 float32)")
     ap.add_argument("--seeds", type=int, nargs="+", help="placement seeds (default 1 2 3; quick: 1)")
     ap.add_argument("--jobs", type=int, default=1, help="configurations placed and routed at once (default 1)")
-    ap.add_argument("--freq", type=float, default=200.0, help="nextpnr target MHz (default 200)")
+    ap.add_argument("--freq", type=float, default=150.0, help="nextpnr target MHz (default 150, the required fmax)")
     ap.add_argument("--workloads", nargs="+", choices=WORKLOADS, help="standard workloads (default all)")
     ap.add_argument("--reference", choices=WORKLOADS, help="workload of the sweep's throughput axis")
     ap.add_argument("--rtl-max-cycles", type=float,

@@ -874,7 +874,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="85k", choices=DEVICES)
     ap.add_argument("--package", default="CABGA381")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
-    ap.add_argument("--freq", type=float, default=200, help="target MHz (default 200)")
+    ap.add_argument("--freq", type=float, default=150, help="target MHz (default 150, the engine's required fmax)")
     ap.add_argument("--jobs", type=int, default=1, help="nextpnr runs at once (default 1)")
     ap.add_argument("--out-of-context", action="store_true", help="no I/O pads (for wide top levels)")
     ap.add_argument("--synth-args", default="", help="extra synth_ecp5 options")

@@ -122,7 +122,11 @@ class FpgaSettings:
 
     device: str = "85k"
     package: str = "CABGA381"
-    freq_mhz: float = 200.0
+    #: nextpnr's target: the engine's required fmax.  It decides
+    #: ``timing_met``; the figures do not depend on it here (the default
+    #: build's seed 1 routed at 67.04 MHz with targets 150 and 200 alike,
+    #: 2026-12-03).
+    freq_mhz: float = 150.0
     seeds: tuple = (1, 2, 3)
     out_of_context: bool = True
     jobs: int = 1
