@@ -372,7 +372,8 @@ class _Core(Elaboratable):
         last_row = h + 1 == cur.h1
         last_tile = tile + 1 == cb
         m.d.comb += [
-            row_in.slot.eq(i_slot), row_in.hm.eq(c_hm), row_in.wm0.eq(c_wm0), row_in.w0.eq(cur.w0), row_in.wlast.eq(cur.w1 - 1),
+            row_in.slot.eq(i_slot), row_in.hm.eq(c_hm), row_in.wm0.eq(c_wm0),
+            row_in.w0.eq(cur.w0), row_in.wlast.eq(cur.w1 - 1),
             row_in.idx0.eq(idx_row), row_in.last_row.eq(c_last_row), row_in.last_tile.eq(c_last_tile),
             row_in.skip.eq(0),
             self.ar_addr.eq(addr), self.ar_len.eq(blen - 1),
@@ -382,8 +383,9 @@ class _Core(Elaboratable):
                 with m.If(queued != 0):
                     m.d.comb += take.eq(1)
                     ci = select(m, (slot_info[i] for i in range(S)), issue_ptr, name="ci")
+                    ce = select(m, (slot_edges[i] for i in range(S)), issue_ptr, name="ce")
                     m.d.sync += [
-                        cur.eq(ci), cur_e.eq(select(m, (slot_edges[i] for i in range(S)), issue_ptr, name="ce")), i_slot.eq(issue_ptr), tile.eq(0), h.eq(ci.h0),
+                        cur.eq(ci), cur_e.eq(ce), i_slot.eq(issue_ptr), tile.eq(0), h.eq(ci.h0),
                         tile_addr.eq(ci.base), addr.eq(ci.base), row_addr.eq(ci.base),
                         idx_row.eq(ci.idx_base), rem.eq(ci.w1 - ci.w0), first.eq(1),
                         issue_ptr.eq(Mux(issue_ptr == S - 1, 0, issue_ptr + 1)),
@@ -437,8 +439,7 @@ class _Core(Elaboratable):
             beat_fifo.w_en.eq(self.r_valid),
             self.r_ready.eq(beat_fifo.w_rdy),
         ]
-        pool = Pooler(dtype=e.dt, lanes=L, max_pooled=P, max_h=e.max_h,
-                                          max_w=e.max_w, argmax=e.argmax, slots=S)
+        pool = Pooler(dtype=e.dt, lanes=L, max_pooled=P, max_h=e.max_h, max_w=e.max_w, argmax=e.argmax, slots=S)
         m.d.comb += [
             pool.rows.payload.eq(row_fifo.r_data),
             pool.rows.valid.eq(row_fifo.r_rdy),
