@@ -25,12 +25,15 @@ def window(s, e):
     return min(a for a, _ in ne), max(b for _, b in ne)
 
 
-@pytest.mark.parametrize("name,seed,slice_lanes", [
-    ("float16", 0, 1), ("int8", 1, 1), ("float32", 2, 1), ("bfloat16", 3, 1), ("int16", 4, 1),
+@pytest.mark.parametrize("name,seed,slice_lanes,argmax", [
+    ("float16", 0, 1, True), ("int8", 1, 1, True), ("float32", 2, 1, True), ("bfloat16", 3, 1, True),
+    ("int16", 4, 1, True),
     # Wider slices (fewer control copies): same results.
-    ("int16", 5, 2), ("float32", 6, 4),
+    ("int16", 5, 2, True), ("float32", 6, 4, True),
+    # Value-only results (the result beat has no argmax words).
+    ("int16", 7, 1, False),
 ])
-def test_pooler_random_rois(name, seed, slice_lanes):
+def test_pooler_random_rois(name, seed, slice_lanes, argmax):
     dt = DTYPES[name]
     rng = np.random.default_rng(seed)
     H, W = int(rng.integers(3, MH + 1)), int(rng.integers(3, MW + 1))
@@ -48,7 +51,7 @@ def test_pooler_random_rois(name, seed, slice_lanes):
         ws, we = exact_edges(x1, x2, PW, W)
         rois.append((hs, he, ws, we))
 
-    dut = Pooler(dtype=dt, lanes=L, max_pooled=P, max_h=MH, max_w=MW, argmax=True, slots=4,
+    dut = Pooler(dtype=dt, lanes=L, max_pooled=P, max_h=MH, max_w=MW, argmax=argmax, slots=4,
                  slice_lanes=slice_lanes)
     rows, beats, expect = [], [], []
     for k, (hs, he, ws, we) in enumerate(rois):
@@ -110,15 +113,20 @@ def test_pooler_random_rois(name, seed, slice_lanes):
             bi += bool(bv and br)
             if ov and ordy:
                 vals = [(od >> (lane * dt.width)) & dt.mask for lane in range(L)]
-                args = []
-                for lane in range(L):
-                    a = (od >> (L * dt.width + 32 * lane)) & 0xFFFFFFFF
-                    args.append(a - (1 << 32) if a >> 31 else a)
+                args = None
+                if argmax:
+                    args = []
+                    for lane in range(L):
+                        a = (od >> (L * dt.width + 32 * lane)) & 0xFFFFFFFF
+                        args.append(a - (1 << 32) if a >> 31 else a)
                 got.append((vals, args, bool(ol)))
         assert bi == len(beats) and ri == len(rows)
 
     simulate(dut, tb)
+    assert len(dut.out.payload.data) == L * dt.width + (32 * L if argmax else 0)
     for i, (g, e) in enumerate(zip(got, expect)):
+        if not argmax:
+            e = (e[0], None, e[2])
         assert g == e, f"beat {i}: got {g}, expected {e}"
 
 
