@@ -37,7 +37,7 @@ from amaranth.utils import bits_for, ceil_log2, exact_log2
 from . import protocol
 from .bin_edges import COORD_BITS, BinEdgeGen
 from .dtypes import DType, dtype_by_name
-from .pool import Pooler, edges_layout, idx_width, row_desc_layout, select
+from .pool import Pooler, bin_mask, edges_layout, idx_width, row_desc_layout, select
 
 __all__ = ["RoIPoolEngine"]
 
@@ -407,8 +407,8 @@ class _Core(Elaboratable):
                     blen.eq(Mux(to_4k < bl0, to_4k, bl0)),
                     row_end.eq((rem <= max_burst) & (rem <= to_4k)),
                     c_last_row.eq(last_row), c_last_tile.eq(last_tile),
-                    c_hm.eq(Cat(*((cur_e.hs[p] <= h) & (h < cur_e.he[p]) & (p < self.cfg_ph) for p in range(P)))),
-                    c_wm0.eq(Cat(*((cur_e.ws[p] <= cur.w0) & (cur.w0 < cur_e.we[p]) for p in range(P)))),
+                    c_hm.eq(bin_mask(cur_e.hs, cur_e.he, h, self.cfg_ph)),
+                    c_wm0.eq(bin_mask(cur_e.ws, cur_e.we, cur.w0)),
                 ]
                 m.next = "ROW"
             with m.State("ROW"):

@@ -50,7 +50,7 @@ from amaranth.utils import bits_for, ceil_log2
 from .dtypes import DType
 from .keys import elem_key, key_to_bits
 
-__all__ = ["Pooler", "row_desc_layout", "edges_layout", "idx_width", "select"]
+__all__ = ["Pooler", "row_desc_layout", "edges_layout", "idx_width", "select", "bin_mask"]
 
 
 def select(m, items, index, name=None):
@@ -68,6 +68,14 @@ def select(m, items, index, name=None):
             with m.Case(i):
                 m.d.comb += out.eq(item)
     return out
+
+
+def bin_mask(starts, ends, x, count=None):
+    """Bit ``p`` set iff ``starts[p] <= x < ends[p]`` (and ``p < count`` if given): the bins holding ``x``."""
+    bits = [(starts[p] <= x) & (x < ends[p]) for p in range(len(starts))]
+    if count is not None:
+        bits = [b & (p < count) for p, b in enumerate(bits)]
+    return Cat(*bits)
 
 
 def idx_width(max_h: int, max_w: int) -> int:
@@ -720,7 +728,7 @@ class Pooler(wiring.Component):
             ]
         with m.Elif(x_take):
             m.d.sync += [tw.eq(tw1), tidx.eq(tidx + 1), lb.eq(tw1 == r0_wlast),
-                         wm.eq(Cat(*((r0_ws[pw] <= tw1) & (tw1 < r0_we[pw]) for pw in range(P))))]
+                         wm.eq(bin_mask(r0_ws, r0_we, tw1))]
         # Non-empty bins of every slot, registered: a slot's edges are stable
         # from the cycle after its commit until its slot_done, and a slice
         # reads these masks only at a tile's end, several pipeline stages
