@@ -189,6 +189,9 @@ class _Core(Elaboratable):
             "idx_base": bits_for(e.max_h * e.max_w),
             "h0": range(e.max_h + 1), "h1": range(e.max_h + 1),
             "w0": range(e.max_w + 1), "w1": range(e.max_w + 1),
+            # Window width and last column, registered by the parser so the
+            # address generator's take and row end copy them (no subtracts).
+            "wn": range(e.max_w + 1), "wlast": range(e.max_w + 1),
             "skip": 1,
         })
         slot_edges = Signal(data.ArrayLayout(elay, S), reset_less=True)
@@ -198,11 +201,12 @@ class _Core(Elaboratable):
         alloc = Signal(range(S + 1))              # slots holding a RoI not yet fully output
         queued = Signal(range(S + 1))             # committed slots not yet taken by the issuer
         commit = Signal()
-        take = Signal()
+        fill = Signal()                           # a committed slot is copied into the next-RoI register
+        take = Signal()                           # the address generator takes the next RoI
         slot_done = Signal()
         m.d.sync += [
             alloc.eq(alloc + commit - slot_done),
-            queued.eq(queued + commit - take),
+            queued.eq(queued + commit - fill),
         ]
 
         nb = bits_for(e.max_n - 1) if e.max_n > 1 else 1
@@ -212,7 +216,8 @@ class _Core(Elaboratable):
         sum_a = Signal(aw, reset_less=True)
         sum_b = Signal(aw, reset_less=True)
         idx_b = Signal(bits_for(e.max_h * e.max_w), reset_less=True)
-        w_h0, w_h1, w_w0, w_w1 = (Signal(range(max(e.max_h, e.max_w) + 1), name=n) for n in ("w_h0", "w_h1", "w_w0", "w_w1"))
+        w_h0, w_h1, w_w0, w_w1, w_wn, w_wlast = (
+            Signal(range(max(e.max_h, e.max_w) + 1), name=n) for n in ("w_h0", "w_h1", "w_w0", "w_w1", "w_wn", "w_wlast"))
         w_skip = Signal()
         # Frame length and its last beat index, registered from the run
         # configuration (stable for the whole run; the parser starts 3 cycles
@@ -299,6 +304,7 @@ class _Core(Elaboratable):
                     sum_a.eq(self.cfg_base + prod_b),
                     sum_b.eq(prod_h + (w_w0 << bbl)),
                     idx_b.eq(prod_i + w_w0),
+                    w_wn.eq(w_w1 - w_w0), w_wlast.eq(w_w1 - 1),
                 ]
                 m.next = "COMMIT"
             with m.State("COMMIT"):
@@ -317,6 +323,7 @@ class _Core(Elaboratable):
                                 si.base.eq(sum_a + sum_b),
                                 si.idx_base.eq(idx_b), si.h0.eq(w_h0), si.h1.eq(w_h1),
                                 si.w0.eq(w_w0), si.w1.eq(w_w1), si.skip.eq(w_skip),
+                                si.wn.eq(w_wn), si.wlast.eq(w_wlast),
                             ]
                     m.next = "RECV"
         with m.If(self.start):
@@ -337,6 +344,27 @@ class _Core(Elaboratable):
         granted = Signal(9)
         m.d.sync += space.eq(space - granted + popped)
 
+        # The next RoI to issue, copied from its slot ahead of the take
+        # (``nx_valid``): the take then loads the address generator's
+        # registers from flip-flops, not through the slot select.  Before,
+        # ``issue_ptr`` -> 4:1 select of the slot (about 500 bits) -> the
+        # take's registers was the routed critical path (14.9 ns, 12.7 of
+        # it routing).  Cost: one cycle from commit to take
+        # (``StageTiming.commit_to_take``), hidden while the generator is
+        # busy with the RoI before.
+        nx = Signal(info_lay, reset_less=True)
+        nx_e = Signal(elay, reset_less=True)
+        nx_valid = Signal()
+        nx_slot = Signal(range(S))
+        m.d.sync += nx_valid.eq(Mux(take, 0, nx_valid))
+        with m.If((queued != 0) & (~nx_valid | take)):
+            m.d.comb += fill.eq(1)
+            m.d.sync += [
+                nx.eq(select(m, (slot_info[i] for i in range(S)), issue_ptr, name="ci")),
+                nx_e.eq(select(m, (slot_edges[i] for i in range(S)), issue_ptr, name="ce")),
+                nx_slot.eq(issue_ptr), nx_valid.eq(1),
+                issue_ptr.eq(Mux(issue_ptr == S - 1, 0, issue_ptr + 1)),
+            ]
         cur = Signal(info_lay, reset_less=True)
         # The RoI's edges, registered at the take: the row's ph mask and the
         # first column's pw mask are computed here (in CALC, from registers)
@@ -367,30 +395,37 @@ class _Core(Elaboratable):
         row_end = Signal()        # this burst ends the row (rem == blen)
         c_last_row = Signal()
         c_last_tile = Signal()
+        # Credit check registered: ``fits`` says the burst fits in the FIFO
+        # room of the cycle before (CALC: ``min(to_4k, rem, max_burst) <=
+        # space`` as three parallel compares; ROW: ``blen <= space``).  The
+        # room only grows while a burst waits (the grant is the request
+        # itself), so the flag is exact one cycle late; the request's enable
+        # is then a function of flip-flops.  Before, the credit compare fed
+        # the AR handshake and every register the request updates (a routed
+        # critical path, 12.8 ns).  Cost: a burst waiting for credit leaves
+        # one cycle later (``StageTiming.credit_register``).
+        fits = Signal()
         bl0 = Signal(9)
         m.d.comb += bl0.eq(Mux(rem < max_burst, rem, max_burst))
         last_row = h + 1 == cur.h1
         last_tile = tile + 1 == cb
         m.d.comb += [
             row_in.slot.eq(i_slot), row_in.hm.eq(c_hm), row_in.wm0.eq(c_wm0),
-            row_in.w0.eq(cur.w0), row_in.wlast.eq(cur.w1 - 1),
+            row_in.w0.eq(cur.w0), row_in.wlast.eq(cur.wlast),
             row_in.idx0.eq(idx_row), row_in.last_row.eq(c_last_row), row_in.last_tile.eq(c_last_tile),
             row_in.skip.eq(0),
             self.ar_addr.eq(addr), self.ar_len.eq(blen - 1),
         ]
         with m.FSM(name="agen"):
             with m.State("IDLE"):
-                with m.If(queued != 0):
+                with m.If(nx_valid):
                     m.d.comb += take.eq(1)
-                    ci = select(m, (slot_info[i] for i in range(S)), issue_ptr, name="ci")
-                    ce = select(m, (slot_edges[i] for i in range(S)), issue_ptr, name="ce")
                     m.d.sync += [
-                        cur.eq(ci), cur_e.eq(ce), i_slot.eq(issue_ptr), tile.eq(0), h.eq(ci.h0),
-                        tile_addr.eq(ci.base), addr.eq(ci.base), row_addr.eq(ci.base),
-                        idx_row.eq(ci.idx_base), rem.eq(ci.w1 - ci.w0), first.eq(1),
-                        issue_ptr.eq(Mux(issue_ptr == S - 1, 0, issue_ptr + 1)),
+                        cur.eq(nx), cur_e.eq(nx_e), i_slot.eq(nx_slot), tile.eq(0), h.eq(nx.h0),
+                        tile_addr.eq(nx.base), addr.eq(nx.base), row_addr.eq(nx.base),
+                        idx_row.eq(nx.idx_base), rem.eq(nx.wn), first.eq(1),
                     ]
-                    with m.If(ci.skip):
+                    with m.If(nx.skip):
                         m.next = "SKIP"
                     with m.Else():
                         m.next = "CALC"
@@ -409,10 +444,12 @@ class _Core(Elaboratable):
                     c_last_row.eq(last_row), c_last_tile.eq(last_tile),
                     c_hm.eq(bin_mask(cur_e.hs, cur_e.he, h, self.cfg_ph)),
                     c_wm0.eq(bin_mask(cur_e.ws, cur_e.we, cur.w0)),
+                    fits.eq((to_4k <= space) | (rem <= space) | (space >= max_burst)),
                 ]
                 m.next = "ROW"
             with m.State("ROW"):
-                room = (blen <= space) & (~first | row_fifo.w_rdy)
+                m.d.sync += fits.eq(blen <= space)
+                room = fits & (~first | row_fifo.w_rdy)
                 m.d.comb += self.ar_valid.eq(room)
                 with m.If(self.ar_valid & self.ar_ready):
                     m.d.comb += [granted.eq(blen), row_fifo.w_en.eq(first)]
@@ -420,7 +457,7 @@ class _Core(Elaboratable):
                     m.next = "CALC"
                     with m.If(row_end):
                         # Row complete: next row, next tile or next RoI (CALC overlaps the AR slice's busy cycle).
-                        m.d.sync += [first.eq(1), rem.eq(cur.w1 - cur.w0)]
+                        m.d.sync += [first.eq(1), rem.eq(cur.wn)]
                         with m.If(c_last_row):
                             m.d.sync += [h.eq(cur.h0), idx_row.eq(cur.idx_base), tile.eq(tile + 1),
                                          tile_addr.eq(tile_addr + tile_stride),

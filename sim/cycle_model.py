@@ -39,8 +39,9 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
   ``edges_parse`` (EDGES) cycles after its last beat, and only while fewer
   than ``slots`` RoIs are committed and not fully output (``slot_done`` of
   RoI ``r - slots`` one cycle earlier); the next frame starts the cycle after.
-* **address generator**: takes a committed slot one cycle after the commit
-  (``queued`` register) once idle, then walks tile -> row -> burst (a row is
+* **address generator**: takes a committed slot two cycles after the commit
+  (``queued`` register, then the next-RoI register it is copied into) once
+  idle, then walks tile -> row -> burst (a row is
   split at ``min(256, fifo_depth, 4096 / beat_bytes)`` beats and at 4 KiB
   address boundaries, so bursts depend on the absolute addresses).  Each
   burst passes a CALC cycle (length registered) before its request, so the
@@ -48,7 +49,8 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
   two cycles after the previous one (which is also the AR register slice's
   rate: it takes a new burst only when empty).  A burst issues only when
   the beat FIFO credit allows it (``reserved + len <= fifo_depth``: beat
-  ``S - fifo_depth`` must have been popped), and a row's first burst only
+  ``S - fifo_depth`` must have been popped two cycles before: the pop
+  returns its credit the cycle after, and the check is registered), and a row's first burst only
   when the row FIFO has room (``SyncFIFOBuffered``: ``depth - 1`` entries
   behind its output register).  A RoI without data sends one skip token per
   tile into the row FIFO, one per cycle from the cycle after the take.
@@ -130,7 +132,9 @@ class StageTiming:
     next_descriptor : int
         Slot commit to the next frame's first beat (COMMIT -> RECV).
     commit_to_take : int
-        Slot commit to the address generator taking it (``queued`` register).
+        Slot commit to the address generator taking it: ``queued`` register,
+        then the next-RoI register (filled from the slot the cycle after the
+        commit, or in the cycle the RoI before it is taken).
     take_to_issue : int
         Slot taken to its first burst: IDLE, then CALC (the burst length is
         registered one cycle before each request).
@@ -172,13 +176,17 @@ class StageTiming:
     release : int
         Last output load of a tile / RoI to its bank / slot being reusable
         (``full`` and ``alloc`` registers).
+    credit_register : int
+        Extra delay of a burst waiting for FIFO room: the credit check
+        (``blen <= space``) is registered, so a burst leaves this many cycles
+        after the cycle its room became available.
     """
 
     start_to_descriptor: int = 4
     exact_parse: int = 25
     edges_parse: int = 4
     next_descriptor: int = 1
-    commit_to_take: int = 1
+    commit_to_take: int = 2
     take_to_issue: int = 2
     take_to_skip: int = 1
     ar_interval: int = 2
@@ -192,13 +200,15 @@ class StageTiming:
     row_register: int = 1
     beat_register: int = 1
     row_prefetch: int = 1
+    credit_register: int = 1
 
     def vector(self) -> np.ndarray:
         """The latencies :func:`_schedule` uses, in its order."""
         return np.array([self.next_descriptor, self.commit_to_take, self.take_to_issue, self.take_to_skip,
                          self.ar_interval, self.ar_slice, self.fifo_latency, self.tag_to_row,
                          self.pend_to_vertical, self.tile_to_output, self.release,
-                         self.row_register, self.beat_register, self.row_prefetch], dtype=np.int64)
+                         self.row_register, self.beat_register, self.row_prefetch,
+                         self.credit_register], dtype=np.int64)
 
 
 #: The latencies of the RTL in ``hdl/`` (one place to change when the RTL's pipeline changes).
@@ -446,6 +456,7 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     """
     t_next, t_take, t_issue, t_skip, t_ari, t_slice, t_fifo, t_tag, t_pend, t_tile, t_rel, t_r0, t_x, t_ra = (
         t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13])
+    t_credit = 1 + t[14]  # a pop returns its credit the cycle after, then the registered check
     never = _NEVER
     # Rings (power-of-two sizes): bursts still inside the credit window (last beat index, 1-based
     # and cumulative; length; FIFO pop time of the first and of the last beat), and the cycle each
@@ -522,9 +533,9 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                             oldest += 1
                         j = oldest & bmask
                         if need == b_end[j]:
-                            c_credit = b_popl[j] + 1
+                            c_credit = b_popl[j] + t_credit
                         else:
-                            c_credit = b_pop0[j] + need - (b_end[j] - b_len[j] + 1) + 1
+                            c_credit = b_pop0[j] + need - (b_end[j] - b_len[j] + 1) + t_credit
                     c_row = _row_room(r_avail, nrow, row_depth, rmask) if first else never
                     issue = max(max(c_slice, c_start), max(c_credit, c_row))
                     if c_credit == issue and c_credit > max(max(c_slice, c_start), c_row):
