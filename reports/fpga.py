@@ -256,6 +256,75 @@ def parse_nextpnr_report(report: dict) -> dict:
     return {"fmax_mhz": fmax, "target_mhz": target, "clock_nets": nets, "utilisation": util}
 
 
+# Suffixes Yosys and nextpnr append to a signal's name when it becomes a cell
+# (a flip-flop, a LUT, a carry chain, a wide-function mux, a LUT RAM).
+_CELL_SUFFIX = re.compile(r"_(TRELLIS_|LUT4|CCU2C|PFUMX|L6MUX|DPR16X4|DP16KD|MULT18X18D|\$)")
+
+
+def cell_signal(cell: str) -> str:
+    """The design signal a packed cell was named after (best effort).
+
+    ``core.body.space_TRELLIS_FF_Q`` -> ``core.body.space``.  Names nextpnr
+    made up (``$nextpnr_CCU2C_5$...``) come back unchanged.
+    """
+    if cell.startswith("$"):
+        return cell
+    m = _CELL_SUFFIX.search(cell)
+    return cell[:m.start()] if m and m.start() > 0 else cell
+
+
+def _clock_edge(edge: str | None) -> str | None:
+    """``posedge $glbnet$clk$TRELLIS_IO_IN`` -> ``posedge clk``; ``<async>`` unchanged."""
+    if not edge or " " not in edge:
+        return edge
+    kind, net = edge.split(" ", 1)
+    return f"{kind} {clean_clock_name(net)}"
+
+
+def critical_path_summary(report: dict) -> list[dict]:
+    """Each critical path of nextpnr's ``--report`` JSON in a few figures.
+
+    Parameters
+    ----------
+    report : dict
+        The loaded JSON (its ``critical_paths``: one per clock pair, each a
+        list of ``clk-to-q``, ``logic``, ``routing`` and ``setup`` steps).
+
+    Returns
+    -------
+    list of dict
+        Per path: ``from`` / ``to`` (clock edges as ``"posedge clk"``, or
+        ``"<async>"`` for a pad), ``start`` / ``end`` (cells,
+        and their signals as :func:`cell_signal` names them), ``delay_ns``
+        (the path), ``logic_ns`` (clock-to-out, logic and setup),
+        ``routing_ns``, ``logic_levels`` (logic steps), and
+        ``longest_net``: the slowest routing step (``net``, ``ns``, and its
+        span in tiles, ``from_loc`` / ``to_loc``).  On the FPGA, a path whose
+        time is mostly routing is a placement / fanout problem, not depth.
+    """
+    out = []
+    for path in report.get("critical_paths") or []:
+        steps = path.get("path") or []
+        if not steps:
+            continue
+        routing = [st for st in steps if st.get("type") == "routing"]
+        worst = max(routing, key=lambda st: st["delay"], default=None)
+        start, end = steps[0]["from"]["cell"], steps[-1]["to"]["cell"]
+        out.append({
+            "from": _clock_edge(path.get("from")), "to": _clock_edge(path.get("to")),
+            "start": start, "start_signal": cell_signal(start),
+            "end": end, "end_signal": cell_signal(end),
+            "delay_ns": round(sum(st["delay"] for st in steps), 3),
+            "routing_ns": round(sum(st["delay"] for st in routing), 3),
+            "logic_ns": round(sum(st["delay"] for st in steps if st.get("type") != "routing"), 3),
+            "logic_levels": sum(1 for st in steps if st.get("type") == "logic"),
+            "longest_net": None if worst is None else {
+                "net": worst.get("net"), "ns": round(worst["delay"], 3),
+                "from_loc": worst["from"].get("loc"), "to_loc": worst["to"].get("loc")},
+        })
+    return out
+
+
 def parse_yosys_version(log_text: str) -> str | None:
     """``Yosys 0.70 (git sha1 28ba3cb92)`` from the banner of a Yosys log."""
     m = re.search(r"Yosys (\d+\.\d+[^\s(]*)\s*\(git sha1 ([0-9a-f]+)", log_text)
@@ -550,6 +619,9 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
     sdir = cfg / folder
     cached = _read_json(sdir / "result.json")
     if cached is not None:
+        if "critical_paths" not in cached:  # cached before the field existed
+            report = _read_json(sdir / "report.json")
+            cached["critical_paths"] = critical_path_summary(report) if report else []
         return {**cached, "ran": False}
     sdir.mkdir(exist_ok=True)
     args = _nextpnr_args(seed, folder=folder, **opts)
@@ -583,6 +655,7 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
         "utilisation": parsed["utilisation"],
         "prepack": parsed_log["prepack"],
         "source": "report" if report else "log",
+        "critical_paths": critical_path_summary(report) if report else [],
         "args": args,
     }
     _write_json(sdir / "result.json", result)
@@ -669,7 +742,10 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         ``nextpnr_s_per_seed``, ``call_s`` (this call), ``cached`` (no tool
         ran in this call), ``key``, ``build_dir``; ``measured_per_seed``
         (``{"date", "machine", "commit", "dirty"}`` of each seed's run, or
-        ``None`` for results older than these fields) and ``restored_from``
+        ``None`` for results older than these fields), ``critical_path_per_seed``
+        (:func:`critical_path_summary` of each seed's routed report; empty
+        where the report is not at hand, e.g. restored from the archive) and
+        ``restored_from``
         (the archive, when any figure came from it).
 
     Raises
@@ -816,6 +892,7 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         "cached": not synth["ran"] and not any(r["ran"] for r in per_seed),
         "measured_per_seed": [{k: r[k] for k in ("date", "machine", "commit", "dirty")} if "date" in r else None
                               for r in per_seed],
+        "critical_path_per_seed": [r.get("critical_paths", []) for r in per_seed],
         "restored_from": next((r["restored_from"] for r in (synth, *per_seed) if r.get("restored_from")), None),
         "key": key,
         "build_dir": str(cfg),
@@ -860,6 +937,13 @@ def format_table(r: dict) -> str:
                          + ", ".join(f"{s:.1f}" for s in r["nextpnr_s_per_seed"]) + " s)"
                          + ("  [cached]" if r["cached"] else "")),
     ]
+    for seed, paths in zip(r["seeds"], r.get("critical_path_per_seed") or []):
+        for cp in paths:
+            net = cp["longest_net"]
+            rows.append((f"critical path seed {seed}",
+                         f"{cp['delay_ns']:.1f} ns ({cp['logic_levels']} logic levels, "
+                         f"{cp['routing_ns']:.1f} ns routing): {cp['start_signal']} -> {cp['end_signal']}"
+                         + (f"; longest net {net['ns']:.1f} ns {net['from_loc']}->{net['to_loc']}" if net else "")))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

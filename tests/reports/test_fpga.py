@@ -118,6 +118,31 @@ def test_report_parser():
     assert p["utilisation"]["DP16KD"] == {"used": 2, "available": 208}
 
 
+def _step(kind, delay, src, dst, net=None):
+    st = {"type": kind, "delay": delay, "from": {"cell": src, "loc": [1, 2], "port": "Q"},
+          "to": {"cell": dst, "loc": [30, 4], "port": "D"}}
+    if net:
+        st["net"] = net
+    return st
+
+
+def test_critical_path_summary_splits_logic_and_routing():
+    report = {"critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
+        _step("clk-to-q", 0.5, "core.ptr_TRELLIS_FF_Q", "core.ptr_TRELLIS_FF_Q"),
+        _step("routing", 4.0, "core.ptr_TRELLIS_FF_Q", "core.sel_LUT4_Z", net="core.ptr"),
+        _step("logic", 0.25, "core.sel_LUT4_Z", "core.sel_LUT4_Z"),
+        _step("routing", 1.5, "core.sel_LUT4_Z", "core.rem_TRELLIS_FF_Q_6", net="core.sel"),
+        _step("setup", 0.1, "core.rem_TRELLIS_FF_Q_6", "core.rem_TRELLIS_FF_Q_6"),
+    ]}]}
+    [cp] = fpga.critical_path_summary(report)
+    assert cp["start_signal"] == "core.ptr" and cp["end_signal"] == "core.rem"
+    assert cp["delay_ns"] == 6.35 and cp["routing_ns"] == 5.5 and cp["logic_ns"] == 0.85
+    assert cp["logic_levels"] == 1
+    assert cp["longest_net"] == {"net": "core.ptr", "ns": 4.0, "from_loc": [1, 2], "to_loc": [30, 4]}
+    assert fpga.critical_path_summary({"critical_paths": []}) == []
+    assert fpga.cell_signal("$nextpnr_CCU2C_5$CCU2_COMB0") == "$nextpnr_CCU2C_5$CCU2_COMB0"
+
+
 def test_cache_key_follows_content_and_options():
     src = {"d.v": b"module m(input a, output b); assign b = a; endmodule\n"}
     k = fpga.config_key(src, "m", device="85k", package="CABGA381", freq_mhz=200)
@@ -215,6 +240,13 @@ def test_synthesize_real_design_and_cache(design):
         seed_result = fpga._read_json(fpga.Path(r["build_dir"]) / f"seed_{s}" / "result.json")
         assert seed_result["source"] == "report"
         assert seed_result["fmax_mhz_from_log"] == seed_result["fmax_mhz"]
+    # Critical paths per seed (register to register, and to / from the pads),
+    # their parts adding up; the register-to-register one sets fmax.
+    for paths, f in zip(r["critical_path_per_seed"], r["fmax_mhz_per_seed"]):
+        for cp in paths:
+            assert cp["delay_ns"] > 0 and abs(cp["logic_ns"] + cp["routing_ns"] - cp["delay_ns"]) < 0.01
+        [reg] = [cp for cp in paths if cp["from"] == cp["to"] == "posedge clk"]
+        assert abs(reg["delay_ns"] - 1000 / f) < 0.05, (reg, f)
 
     t0 = time.perf_counter()
     again = fpga.synthesize(design, "max_reduce", seeds=(1, 2), build_dir=build)
