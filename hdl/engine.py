@@ -229,6 +229,12 @@ class _Core(Elaboratable):
             expected_last.eq(Mux(self.cfg_edges, self.cfg_ph + self.cfg_pw, 2)),
         ]
         dv = self.d_data
+        # Batch check registered: ``st_batch`` is loaded at a frame's first
+        # beat, at least two cycles before WINDOW reads this flag.  Before,
+        # the 32-bit compare fed WINDOW's clear of every staging edge
+        # register (a routed critical path, 12.9 ns).
+        bad_batch = Signal()
+        m.d.sync += bad_batch.eq(st_batch >= self.cfg_n)
 
         def clip16(v, lim):
             return Mux(v > lim, lim, v)
@@ -282,7 +288,6 @@ class _Core(Elaboratable):
             with m.State("WINDOW"):
                 # Registered: window, skip decision and the address products
                 # (operands straight from registers, products registered).
-                bad_batch = st_batch >= self.cfg_n
                 m.d.comb += win_clear.eq(1)
                 m.d.sync += [
                     gen_done.eq(0), gen_started.eq(0),
