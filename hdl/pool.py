@@ -10,12 +10,11 @@ Row stage
     updates iff ``wstart[pw] <= w < wend[pw]`` and ``key > acc`` (strict:
     the first element in raster order keeps ties).  The accumulators restart
     from the init key on each row's first beat, so rows stream back to back.
-    At the end of a row the whole vector moves into the finished-row
-    register F, and from F to the *pending* FIFO (two entries: the next row
-    already streams into the accumulators, and the rows after it may finish
-    before the vertical stage is done with the first).  F pushes on a
-    registered *space* flag (fewer than two entries at the start of the
-    cycle) and takes a row when empty or pushing, so the row stage's take,
+    At the end of a row the whole vector moves to the *pending* FIFO (two
+    entries: the next row already streams into the accumulators, and the
+    row after it may finish before the vertical stage is done with the
+    first).  The row stage takes a row's last beat on a registered *space*
+    flag (fewer than two entries at the start of the cycle), so its take,
     and the tag stage's ready behind it, depend on flip-flops only, not on
     the vertical and output stages' state of the same cycle.
 
@@ -377,7 +376,6 @@ class _PoolSlice(wiring.Component):
         t_last_tile = Signal()
         t_slot = Signal(range(self.slots))
         r_take = Signal()
-        f_free = Signal()          # the finished-row register F is empty or pushes this cycle
         t_ready = Signal()
         m.d.comb += [t_ready.eq(~t_valid | r_take), self.t_ready.eq(t_ready)]
         t_load = Signal()
@@ -431,45 +429,18 @@ class _PoolSlice(wiring.Component):
         grp = L * lw
         for pw in range(P):
             bits = slice(pw * grp, (pw + 1) * grp)
-            with m.If(t_valid & ~t_skip & (t_wmask[pw] | t_last) & (~t_last | f_free)):
+            with m.If(t_valid & ~t_skip & (t_wmask[pw] | t_last) & (~t_last | space)):
                 m.d.sync += racc[bits].eq(Mux(t_last, init_vec[bits], racc_next[bits]))
 
-        # Finished-row register F between the row stage and the pending FIFO:
-        # a row's last beat (or a skip token) moves the finished vector and
-        # the row's flags into F, and F pushes them into the pending FIFO
-        # (on ``space``) from flip-flops.  Before, the FIFO's LUT-RAM took
-        # the accumulators' combinational next value (racc -> compare ->
-        # select -> write data of the far memory cells: the routed critical
-        # path of 1bc8d09, 13.0 ns with 11.0 of routing).  F takes a row when
-        # empty or pushing, both flip-flops.  Cycle effect: a row enters the
-        # pending FIFO one cycle after its last beat at the earliest.
-        f_valid = Signal()
-        f_vec = Signal(self.vw, reset_less=True)
-        f_mask = Signal(P)
-        f_last_row = Signal()
-        f_last_tile = Signal()
-        f_skip = Signal()
-        f_slot = Signal(range(self.slots))
-        push = Signal()            # F's row (or skip token) enters the pending FIFO
-        m.d.comb += [push.eq(f_valid & space), f_free.eq(~f_valid | space)]
-        f_load = Signal()
+        push = Signal()            # a row (or skip token) enters the pending FIFO
         with m.If(t_valid & (t_skip | t_last)):
-            with m.If(f_free):
-                m.d.comb += [r_take.eq(1), f_load.eq(1)]
+            with m.If(space):
+                m.d.comb += [r_take.eq(1), push.eq(1)]
         with m.Elif(t_valid):
             m.d.comb += r_take.eq(1)
-        m.d.sync += f_valid.eq(f_load | (f_valid & ~push))
-        # Loaded whenever F is free (only read while f_valid): its enable is
-        # then a function of two flip-flops, not of the row stage's take.
-        with m.If(f_free):
-            m.d.sync += f_vec.eq(racc_next)
-        with m.If(f_load):
-            m.d.sync += [
-                f_mask.eq(Mux(t_skip, 0, t_hmask)), f_last_row.eq(t_last_row),
-                f_last_tile.eq(t_last_tile), f_skip.eq(t_skip), f_slot.eq(t_slot),
-            ]
+        push_mask = Mux(t_skip, 0, t_hmask)
         # Entries leave in the order they came, so entry k's vector is at k mod 2.
-        m.d.comb += [vec_wp.addr.eq(wptr), vec_wp.data.eq(f_vec), vec_wp.en.eq(push),
+        m.d.comb += [vec_wp.addr.eq(wptr), vec_wp.data.eq(racc_next), vec_wp.en.eq(push),
                      vec_rp.addr.eq(rptr)]
         with m.If(push):
             m.d.sync += wptr.eq(~wptr)
@@ -492,11 +463,11 @@ class _PoolSlice(wiring.Component):
                 load_head(tl_mask, tl_last_row, tl_last_tile, tl_skip, tl_slot)
                 m.d.sync += tl_valid.eq(0)
             with m.Elif(push):
-                load_head(f_mask, f_last_row, f_last_tile, f_skip, f_slot)
+                load_head(push_mask, t_last_row, t_last_tile, t_skip, t_slot)
         with m.Elif(push):
             m.d.sync += [
-                tl_valid.eq(1), tl_mask.eq(f_mask), tl_last_row.eq(f_last_row),
-                tl_last_tile.eq(f_last_tile), tl_skip.eq(f_skip), tl_slot.eq(f_slot),
+                tl_valid.eq(1), tl_mask.eq(push_mask), tl_last_row.eq(t_last_row),
+                tl_last_tile.eq(t_last_tile), tl_skip.eq(t_skip), tl_slot.eq(t_slot),
             ]
         m.d.sync += space.eq(head_free | ~(tl_valid | push))
 

@@ -67,13 +67,12 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
 * **tag stage**: pops one item (beat from X, or skip token) per cycle into
   its register, when the register is empty or being emptied; the row stage
   takes the item one cycle later.
-* **row stage**: a row's last beat (or a skip token) moves into the
-  finished-row register F when F is empty or pushing (the tag register
-  waits with it); F pushes it into the two-entry pending FIFO one cycle
-  later at the earliest, on a registered space flag: once the row two
-  before it has left the FIFO (its last vertical op) in an earlier cycle.
+* **row stage**: a row's last beat (or a skip token) enters the two-entry
+  pending FIFO, on a registered space flag: it waits until the row two
+  before it has left the FIFO (its last vertical op) in an earlier cycle;
+  the tag register waits with it.
 * **vertical stage**: one cycle per ph bin holding the row (at least one),
-  starting the cycle after the row's push into the pending FIFO and
+  starting the cycle after the row stage took the row's last beat and
   after the previous row's last vertical op; a tile's first row waits
   until its bank (tile ``k - 2``'s) has been emptied by the output stage.
 * **output stage**: ``PH * PW`` beats per tile, back to back, the first one
@@ -166,8 +165,8 @@ class StageTiming:
         FIFO pop (into the pooler's tag register) to the row stage taking
         the beat; the tag register refills in the cycle it empties.
     pend_to_vertical : int
-        A row's push into the pending FIFO to its first vertical op (the
-        head entry's registers).
+        A row's last beat (or skip token) taken by the row stage to its
+        first vertical op (pending register).
     tile_to_output : int
         A tile's last vertical op to its first output load (``v1_tile_end``,
         then ``full``).
@@ -177,10 +176,6 @@ class StageTiming:
     release : int
         Last output load of a tile / RoI to its bank / slot being reusable
         (``full`` and ``alloc`` registers).
-    finished_row : int
-        A row's last beat (or skip token) taken by the row stage to its
-        earliest push into the pending FIFO (the finished-row register F,
-        which takes a row when empty or pushing).
     credit_register : int
         Extra delay of a burst waiting for FIFO room: the credit check
         (``blen <= space``) is registered, so a burst leaves this many cycles
@@ -206,7 +201,6 @@ class StageTiming:
     beat_register: int = 1
     row_prefetch: int = 1
     credit_register: int = 1
-    finished_row: int = 1
 
     def vector(self) -> np.ndarray:
         """The latencies :func:`_schedule` uses, in its order."""
@@ -214,7 +208,7 @@ class StageTiming:
                          self.ar_interval, self.ar_slice, self.fifo_latency, self.tag_to_row,
                          self.pend_to_vertical, self.tile_to_output, self.release,
                          self.row_register, self.beat_register, self.row_prefetch,
-                         self.credit_register, self.finished_row], dtype=np.int64)
+                         self.credit_register], dtype=np.int64)
 
 
 #: The latencies of the RTL in ``hdl/`` (one place to change when the RTL's pipeline changes).
@@ -463,7 +457,6 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     t_next, t_take, t_issue, t_skip, t_ari, t_slice, t_fifo, t_tag, t_pend, t_tile, t_rel, t_r0, t_x, t_ra = (
         t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7], t[8], t[9], t[10], t[11], t[12], t[13])
     t_credit = 1 + t[14]  # a pop returns its credit the cycle after, then the registered check
-    t_fin = t[15]
     never = _NEVER
     # Rings (power-of-two sizes): bursts still inside the credit window (last beat index, 1-based
     # and cumulative; length; FIFO pop time of the first and of the last beat), and the cycle each
@@ -485,7 +478,6 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
     row_pop = never       # previous row FIFO entry popped (into the prefetch register RA)
     row_move = never      # ... moved from RA into the row register R0
     row_done = never      # ... left R0 (its last beat / skip token popped into the tag register)
-    f_push = never        # previous row's push from the finished-row register F into the pending FIFO
     v_free = never        # last vertical op of the previous row
     v_free2 = never       # ... of the row before it
     o_end1 = never        # last output load of the previous tile
@@ -506,9 +498,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                 row_move = max(row_pop + t_ra, row_done)        # R0 empty or emptied that cycle
                 row_done = max(max(row_move + t_r0, last_pop + 1), last_take)
                 last_pop = row_done
-                last_take = _later(row_done + t_tag, f_push, counts, 3)        # F empty or pushing
-                f_push = _later(last_take + t_fin, v_free2 + 1, counts, 3)     # space in the pending FIFO
-                vs = _later(f_push + t_pend, v_free + 1, counts, 3)            # the previous row's ops first
+                last_take = _later(row_done + t_tag, v_free2 + 1, counts, 3)  # needs space in the pending FIFO
+                vs = _later(last_take + t_pend, v_free + 1, counts, 3)         # the previous row's ops first
                 v_free2, v_free = v_free, _later(vs, o_end2 + t_rel, counts, 4)   # one (empty) vertical op
                 o_end2, o_end1 = o_end1, _later(v_free + t_tile, o_end1 + 1, counts, 5) + bins - 1
                 nrow += 1
@@ -564,8 +555,8 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                         pop0 = max(pop0, row_move + t_r0)
                     popl = pop0 + blen - 1
                     last_take = popl + t_tag
-                    if rem == blen:                      # the row's last beat needs F empty or pushing
-                        last_take = _later(last_take, f_push, counts, 3)
+                    if rem == blen:                      # the row's last beat needs space in the pending FIFO
+                        last_take = _later(last_take, v_free2 + 1, counts, 3)
                     j = nburst & bmask
                     b_end[j] = beats + blen
                     b_len[j] = blen
@@ -582,8 +573,7 @@ def _schedule(parse, skip, nrows, width, base_4k, row_off, ops, tiles, bins, til
                     first_of_roi = False
                 # row complete: vertical ops, then (last row) the tile's output
                 row_done = last_pop
-                f_push = _later(last_take + t_fin, v_free2 + 1, counts, 3)     # space in the pending FIFO
-                vs = _later(f_push + t_pend, v_free + 1, counts, 3)
+                vs = _later(last_take + t_pend, v_free + 1, counts, 3)
                 if hh == 0:
                     vs = _later(vs, o_end2 + t_rel, counts, 4)
                 v_free2, v_free = v_free, vs + ops[row_off[r] + hh] - 1
