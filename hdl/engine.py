@@ -188,7 +188,7 @@ class _Core(Elaboratable):
             "base": aw,
             "idx_base": bits_for(e.max_h * e.max_w),
             "h0": range(e.max_h + 1), "h1": range(e.max_h + 1),
-            "w0": range(e.max_w + 1), "w1": range(e.max_w + 1),
+            "w0": range(e.max_w + 1),
             # Window width and last column, registered by the parser so the
             # address generator's take and row end copy them (no subtracts).
             "wn": range(e.max_w + 1), "wlast": range(e.max_w + 1),
@@ -327,7 +327,7 @@ class _Core(Elaboratable):
                                 slot_edges[i].eq(st),
                                 si.base.eq(sum_a + sum_b),
                                 si.idx_base.eq(idx_b), si.h0.eq(w_h0), si.h1.eq(w_h1),
-                                si.w0.eq(w_w0), si.w1.eq(w_w1), si.skip.eq(w_skip),
+                                si.w0.eq(w_w0), si.skip.eq(w_skip),
                                 si.wn.eq(w_wn), si.wlast.eq(w_wlast),
                             ]
                     m.next = "RECV"

@@ -168,7 +168,7 @@ class _PoolSlice(wiring.Component):
         self.iw = iw
         self.kw = dtype.key_width
         self.lw = self.kw + 1 + iw                      # lane record: key, -0.0 flag, index
-        self.vw = max_pooled * lanes * self.lw          # one B entry / one row vector
+        self.gw = lanes * self.lw                       # one pw group: a B entry / row vector holds P of them
         P = max_pooled
         super().__init__({
             # current row (front's R0) and its next beat
@@ -186,29 +186,40 @@ class _PoolSlice(wiring.Component):
             "slot_done": Out(1),
         })
 
-    def _rec(self, vec, pw, lane):
-        lo = (pw * self.lanes + lane) * self.lw
-        return vec[lo: lo + self.lw]
+    def _rec(self, group, lane):
+        return group[lane * self.lw: (lane + 1) * self.lw]
 
     def elaborate(self, platform):
         m = Module()
         dt, L, P = self.dt, self.lanes, self.max_pooled
         kw, lw = self.kw, self.lw
+        gw = self.gw
         init_rec = Const(dt.init_key, lw)               # key = init, flag 0, index 0
-        init_vec = Cat(*([init_rec] * (P * L)))
+        init_grp = Cat(*([init_rec] * L))
         pbits = max(ceil_log2(P), 0)
 
-        mem = Memory(shape=unsigned(self.vw), depth=2 << pbits, init=[])
-        m.submodules.bins = mem
-        wp = mem.write_port()
-        # V0 reads asynchronously (LUT-RAM) and registers the accumulator
-        # entry V1 merges into (``v1_acc``), already resolved: the init
-        # records on the entry's first touch in the tile, V1's result of
-        # this cycle when it writes the same entry (the one write the read
-        # cannot see yet), else the memory.  V1's loop is then only compare
-        # + select, and the selects' fanout sits in front of a register.
-        rp_v = mem.read_port(domain="comb")
-        rp_o = mem.read_port(transparent_for=(wp,))
+        # The bin accumulators, the row accumulators and the pending row
+        # vectors are P groups of ``lanes`` records, one per pw bin, and each
+        # is kept as its own signal or memory (the memories of one kind share
+        # their addresses).  The hardware is the same as one wide vector (a
+        # LUT-RAM cell is 4 bits wide either way), but a group of one lane
+        # fits a 64-bit word, which Verilator handles natively: one vector
+        # of P groups is a multi-word value whose every unaligned record
+        # select costs shifts and masks per cycle.
+        # V0 reads the bin memories asynchronously (LUT-RAM) and registers
+        # the accumulator entry V1 merges into (``v1_acc``), already
+        # resolved: the init records on the entry's first touch in the tile,
+        # V1's result of this cycle when it writes the same entry (the one
+        # write the read cannot see yet), else the memory.  V1's loop is then
+        # only compare + select, and the selects' fanout sits in front of a
+        # register.  The output stage reads them through a second port.
+        wp, rp_v, rp_o = [], [], []
+        for pw in range(P):
+            mem = Memory(shape=unsigned(gw), depth=2 << pbits, init=[])
+            m.submodules[f"bins{pw}"] = mem
+            wp.append(mem.write_port())
+            rp_v.append(mem.read_port(domain="comb"))
+            rp_o.append(mem.read_port(transparent_for=(wp[pw],)))
 
         def addr(bank, ph):
             return Cat(ph[:pbits], bank) if pbits else bank
@@ -222,10 +233,12 @@ class _PoolSlice(wiring.Component):
         # enable "head free or freeing", which depends on the output stage's
         # bank state and fanned out to every bit of the vector: the routed
         # critical path of c6706d7 (11 ns of routing on that enable net).
-        vec_mem = Memory(shape=unsigned(self.vw), depth=2, init=[])
-        m.submodules.pend_vecs = vec_mem
-        vec_wp = vec_mem.write_port()
-        vec_rp = vec_mem.read_port(domain="comb")
+        vec_wp, vec_rp = [], []
+        for pw in range(P):
+            vec_mem = Memory(shape=unsigned(gw), depth=2, init=[])
+            m.submodules[f"pend_vecs{pw}"] = vec_mem
+            vec_wp.append(vec_mem.write_port())
+            vec_rp.append(vec_mem.read_port(domain="comb"))
         wptr = Signal()
         rptr = Signal()
         pend_mask = Signal(P)
@@ -287,18 +300,18 @@ class _PoolSlice(wiring.Component):
         m.d.comb += [
             v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
             v_free.eq(v_go & pend_one),
-            rp_v.addr.eq(addr(vbank, low)),
+            *(rp.addr.eq(addr(vbank, low)) for rp in rp_v),
         ]
         v1_write = Signal()
         v1_ph = Signal(range(max(P, 2)))
         v1_bank = Signal()
-        v1_vec = Signal(self.vw, reset_less=True)
+        v1_vec = [Signal(gw, reset_less=True, name=f"v1_vec{pw}") for pw in range(P)]
         v1_tile_end = Signal()
         v1_slot = Signal(range(self.slots))
         v1_last = Signal()
         v1_skip = Signal()
         m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
-        v1_acc = Signal(self.vw, reset_less=True)
+        v1_acc = [Signal(gw, reset_less=True, name=f"v1_acc{pw}") for pw in range(P)]
         # The two selects of v1_acc drive every bit of it, so they come from
         # registers, computed a cycle ahead from the next state: ``first``
         # (the entry V0 reads has not been touched in this tile) and ``fwd``
@@ -311,9 +324,9 @@ class _PoolSlice(wiring.Component):
         m.d.sync += [
             v_first.eq(~touched_d.bit_select(low_d, 1)),
             v_fwd.eq(v_op & (vbank_d == vbank) & (low_d == low)),
-            # Loaded every cycle (only used after an op): no enable on 2 x vw flip-flops.
-            v1_vec.eq(vec_rp.data),
-            v1_acc.eq(Mux(v_first, init_vec, Mux(v_fwd, wp.data, rp_v.data))),
+            # Loaded every cycle (only used after an op): no enable on these 2 x P groups of flip-flops.
+            *(v1_vec[pw].eq(vec_rp[pw].data) for pw in range(P)),
+            *(v1_acc[pw].eq(Mux(v_first, init_grp, Mux(v_fwd, wp[pw].data, rp_v[pw].data))) for pw in range(P)),
         ]
         with m.If(v_go):
             m.d.comb += low_d.eq(lowest(remaining))
@@ -331,17 +344,17 @@ class _PoolSlice(wiring.Component):
                     ]
                     m.d.comb += [vbank_d.eq(~vbank), touched_d.eq(0)]
         # V1: merge the row vector into B[ph] (strict >, earlier rows keep ties).
-        merged = []
         for pw in range(P):
+            merged = []
             for lane in range(L):
-                a = self._rec(v1_acc, pw, lane)
-                r = self._rec(v1_vec, pw, lane)
+                a = self._rec(v1_acc[pw], lane)
+                r = self._rec(v1_vec[pw], lane)
                 merged.append(Mux(r[:kw] > a[:kw], r, a))
-        m.d.comb += [
-            wp.addr.eq(addr(v1_bank, v1_ph)),
-            wp.data.eq(Cat(*merged)),
-            wp.en.eq(v1_write),
-        ]
+            m.d.comb += [
+                wp[pw].addr.eq(addr(v1_bank, v1_ph)),
+                wp[pw].data.eq(Cat(*merged)),
+                wp[pw].en.eq(v1_write),
+            ]
         # Non-empty row / column bins of the finished tile's RoI, registered
         # with the bank hand-over so the output stage does not compare edges.
         v1_rne = self.slot_rne[v1_slot]
@@ -408,16 +421,17 @@ class _PoolSlice(wiring.Component):
         # slice's copy distinct: synthesis merged the identical copies into
         # one flip-flop driving the set/reset of every slice's accumulators
         # across the device (18.4 ns of routing, the critical path of 3b2b5fe).
-        racc = Signal(self.vw, init=sum(dt.init_key << (i * lw) for i in range(P * L)), reset_less=True)
+        racc = [Signal(gw, init=sum(dt.init_key << (i * lw) for i in range(L)), reset_less=True, name=f"racc{pw}")
+                for pw in range(P)]
         racc_clear = Signal(init=1)
-        racc_next = Signal(self.vw)
-        nxt = []
+        racc_next = [Signal(gw, name=f"racc_next{pw}") for pw in range(P)]
         for pw in range(P):
+            nxt = []
             for lane in range(L):
-                cur = self._rec(racc, pw, lane)
-                e = t_recs[lane * lw: (lane + 1) * lw]
+                cur = self._rec(racc[pw], lane)
+                e = self._rec(t_recs, lane)
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
-        m.d.comb += racc_next.eq(Cat(*nxt))
+            m.d.comb += racc_next[pw].eq(Cat(*nxt))
 
         # One enable per pw bin, which also needs the bin's column mask: a
         # bin outside the beat's mask keeps its value anyway (racc_next
@@ -426,11 +440,9 @@ class _PoolSlice(wiring.Component):
         # drives one bin's records (``lanes * lw`` flip-flops) instead of one
         # net reaching all of the slice's accumulators (a routed critical
         # path: 10.5 ns on that net in slice 7, 2026-12-03).
-        grp = L * lw
         for pw in range(P):
-            bits = slice(pw * grp, (pw + 1) * grp)
             with m.If(t_valid & ~t_skip & (t_wmask[pw] | t_last) & (~t_last | space)):
-                m.d.sync += racc[bits].eq(Mux(t_last, init_vec[bits], racc_next[bits]))
+                m.d.sync += racc[pw].eq(Mux(t_last, init_grp, racc_next[pw]))
 
         push = Signal()            # a row (or skip token) enters the pending FIFO
         with m.If(t_valid & (t_skip | t_last)):
@@ -440,8 +452,9 @@ class _PoolSlice(wiring.Component):
             m.d.comb += r_take.eq(1)
         push_mask = Mux(t_skip, 0, t_hmask)
         # Entries leave in the order they came, so entry k's vector is at k mod 2.
-        m.d.comb += [vec_wp.addr.eq(wptr), vec_wp.data.eq(racc_next), vec_wp.en.eq(push),
-                     vec_rp.addr.eq(rptr)]
+        for pw in range(P):
+            m.d.comb += [vec_wp[pw].addr.eq(wptr), vec_wp[pw].data.eq(racc_next[pw]), vec_wp[pw].en.eq(push),
+                         vec_rp[pw].addr.eq(rptr)]
         with m.If(push):
             m.d.sync += wptr.eq(~wptr)
         with m.If(v_free):
@@ -472,7 +485,7 @@ class _PoolSlice(wiring.Component):
         m.d.sync += space.eq(head_free | ~(tl_valid | push))
 
         with m.If(racc_clear):
-            m.d.sync += [racc.eq(init_vec), racc_clear.eq(t_valid)]
+            m.d.sync += [*(r.eq(init_grp) for r in racc), racc_clear.eq(t_valid)]
 
         # ---------------- output stage ------------------------------------
         # O1 and O2 are plain pipeline registers (no stall): O1 holds the
@@ -495,7 +508,7 @@ class _PoolSlice(wiring.Component):
         opw = Signal(range(max(P, 2)))
         occ = Signal(range(OUT_QUEUE + 1))
         e_valid = Signal()
-        e_entry = Signal(self.vw, reset_less=True)
+        e_entry = [Signal(gw, reset_less=True, name=f"e_entry{pw}") for pw in range(P)]
         e_pw = Signal.like(opw, reset_less=True)
         e_nonempty = Signal(reset_less=True)
         e_last = Signal(reset_less=True)
@@ -528,7 +541,8 @@ class _PoolSlice(wiring.Component):
                 m.d.comb += n_pw.eq(opw + 1)
         m.d.sync += [obank.eq(n_bank), oph.eq(n_ph), opw.eq(n_pw)]
         # The entry for the beat loaded next cycle is read this cycle.
-        m.d.comb += [rp_o.addr.eq(addr(n_bank, n_ph)), rp_o.en.eq(1)]
+        for rp in rp_o:
+            m.d.comb += [rp.addr.eq(addr(n_bank, n_ph)), rp.en.eq(1)]
 
         # O1: the load reads the bank for the last time for this bin, so the
         # bank and the RoI's slot are released here (``out_clear``,
@@ -537,14 +551,14 @@ class _PoolSlice(wiring.Component):
         # output is the entry at (obank, oph), the loaded beat's if any.
         row_ne = Mux(obank, info_rne[1], info_rne[0]).bit_select(oph, 1)
         col_ne = Mux(obank, info_cne[1], info_cne[0]).bit_select(opw, 1)
-        m.d.sync += [e_valid.eq(load), e_entry.eq(rp_o.data), e_pw.eq(opw), e_nonempty.eq(row_ne & col_ne),
-                     e_last.eq(cur_last & last_bin)]
+        m.d.sync += [e_valid.eq(load), e_pw.eq(opw), e_nonempty.eq(row_ne & col_ne), e_last.eq(cur_last & last_bin),
+                     *(e.eq(rp.data) for e, rp in zip(e_entry, rp_o))]
         with m.If(load):
             m.d.comb += self.slot_done.eq(cur_last & last_bin)
 
         # O2: pw select as a case mux (a variable shifter of the whole entry
         # would be an O(width^2) barrel shifter in netlist form).
-        group = select(m, (e_entry[pw * L * lw: (pw + 1) * L * lw] for pw in range(P)), e_pw, name="group")
+        group = select(m, e_entry, e_pw, name="group")
         m.d.sync += [g_valid.eq(e_valid), g_group.eq(group), g_nonempty.eq(e_nonempty), g_last.eq(e_last)]
 
         # O3: element bits, empty bins and argmax, into the queue.
