@@ -146,11 +146,6 @@ class _Core(Elaboratable):
         more = Signal()
         for g, c1, c2, n, lim in ((ge_h, y1, y2, self.cfg_ph, self.cfg_h), (ge_w, x1, x2, self.cfg_pw, self.cfg_w)):
             m.d.comb += [g.c1.eq(c1), g.c2.eq(c2), g.pooled.eq(n), g.limit.eq(lim)]
-        for p in range(P):
-            with m.If(ge_h.valid & (ge_h.index == p)):
-                m.d.sync += [st.hs[p].eq(ge_h.edge_start), st.he[p].eq(ge_h.edge_end)]
-            with m.If(ge_w.valid & (ge_w.index == p)):
-                m.d.sync += [st.ws[p].eq(ge_w.edge_start), st.we[p].eq(ge_w.edge_end)]
         gen_done = Signal(2)
         gen_started = Signal()
 
@@ -159,14 +154,25 @@ class _Core(Elaboratable):
         # (EDGES), instead of a PH-deep compare/mux chain in one cycle.  The
         # edge pairs pass through a register (ev_*) first so the clip
         # comparators of EDGES mode and the window comparators sit in
-        # different cycles; LAND waits for the last pair to land.
+        # different cycles; LAND waits for the last pair to land.  The
+        # staging edges ``st`` are written from the same registers, with the
+        # pair's bin as a registered one-hot (``ev_hsel`` / ``ev_wsel``): each
+        # staging register then loads a register through one enable LUT,
+        # instead of the end of a clip compare or of the parser's beat and
+        # state decode (both routed critical paths, 12.7-12.9 ns, 2026-12-03).
         wmax = max(e.max_h, e.max_w)
         ev_h, ev_w = Signal(), Signal()
         ev_hs, ev_he, ev_ws, ev_we = (Signal(range(wmax + 1), name=n) for n in ("ev_hs", "ev_he", "ev_ws", "ev_we"))
+        ev_hsel, ev_wsel = Signal(P), Signal(P)
         m.d.sync += [ev_h.eq(0), ev_w.eq(0)]
-        for g, v, s_, e_ in ((ge_h, ev_h, ev_hs, ev_he), (ge_w, ev_w, ev_ws, ev_we)):
+        for g, v, s_, e_, sel in ((ge_h, ev_h, ev_hs, ev_he, ev_hsel), (ge_w, ev_w, ev_ws, ev_we, ev_wsel)):
             with m.If(g.valid):
-                m.d.sync += [v.eq(1), s_.eq(g.edge_start), e_.eq(g.edge_end)]
+                m.d.sync += [v.eq(1), s_.eq(g.edge_start), e_.eq(g.edge_end), sel.eq(Const(1, P) << g.index)]
+        for p in range(P):
+            with m.If(ev_h & ev_hsel[p]):
+                m.d.sync += [st.hs[p].eq(ev_hs), st.he[p].eq(ev_he)]
+            with m.If(ev_w & ev_wsel[p]):
+                m.d.sync += [st.ws[p].eq(ev_ws), st.we[p].eq(ev_we)]
         win_clear = Signal()
 
         def window(valid, start, end, name):
@@ -228,6 +234,13 @@ class _Core(Elaboratable):
             expected.eq(Mux(self.cfg_edges, 1 + self.cfg_ph + self.cfg_pw, 3)),
             expected_last.eq(Mux(self.cfg_edges, self.cfg_ph + self.cfg_pw, 2)),
         ]
+        # Beat index of each pw edge pair in an EDGES frame (``1 + PH + p``),
+        # registered the same way: the staging registers' enables are then
+        # equalities of two registers, not an adder in front of a compare
+        # per bin (``cfg_ph`` -> adder -> compare -> staging enable was a
+        # routed critical path, 12.9 ns, 2026-12-03).
+        w_beat = [Signal(range(2 * P + 2), name=f"w_beat{p}") for p in range(P)]
+        m.d.sync += [w_beat[p].eq(1 + p + self.cfg_ph) for p in range(P)]
         dv = self.d_data
         # Batch check registered: ``st_batch`` is loaded at a frame's first
         # beat, at least two cycles before WINDOW reads this flag.  Before,
@@ -256,15 +269,12 @@ class _Core(Elaboratable):
                     with m.Else():
                         hs_c, he_c = clip16(dv[:16], self.cfg_h), clip16(dv[16:], self.cfg_h)
                         ws_c, we_c = clip16(dv[:16], self.cfg_w), clip16(dv[16:], self.cfg_w)
-                        for p in range(P):
-                            with m.If(beat == 1 + p):
-                                m.d.sync += [st.hs[p].eq(hs_c), st.he[p].eq(he_c)]
-                            with m.If(beat == 1 + p + self.cfg_ph):
-                                m.d.sync += [st.ws[p].eq(ws_c), st.we[p].eq(we_c)]
                         with m.If((beat >= 1) & (beat <= self.cfg_ph)):
-                            m.d.sync += [ev_h.eq(1), ev_hs.eq(hs_c), ev_he.eq(he_c)]
-                        with m.If((beat > self.cfg_ph) & (beat <= self.cfg_ph + self.cfg_pw)):
-                            m.d.sync += [ev_w.eq(1), ev_ws.eq(ws_c), ev_we.eq(we_c)]
+                            m.d.sync += [ev_h.eq(1), ev_hs.eq(hs_c), ev_he.eq(he_c),
+                                         ev_hsel.eq(Cat(*(beat == 1 + p for p in range(P))))]
+                        with m.If((beat >= w_beat[0]) & (beat <= expected_last)):
+                            m.d.sync += [ev_w.eq(1), ev_ws.eq(ws_c), ev_we.eq(we_c),
+                                         ev_wsel.eq(Cat(*(beat == w_beat[p] for p in range(P))))]
                     with m.If(self.d_last):
                         short = beat != expected_last
                         with m.If(short | bad_frame | (beat >= expected)):

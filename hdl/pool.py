@@ -371,6 +371,15 @@ class _PoolSlice(wiring.Component):
         # accumulate loop is only compare + select.  Its ready is
         # pass-through (``~t_valid | r_take``): no bubble, one cycle latency;
         # ``r_take`` is a function of flip-flops (T's and ``space``).
+        # The records are registered once per pw bin (``t_recs[pw]``), each
+        # copy loaded only when the beat is in that bin, the only case in
+        # which the bin's accumulators read it.  One copy feeding all the
+        # bins' comparators and selects sat between the front and the
+        # slice's P groups, a long route on each side of the compare (the
+        # routed critical path of 3316022: 3.6 ns to the comparator, 4.0 ns
+        # from the select to the pending LUT-RAM); a copy per bin is placed
+        # with its group, so the long route is flip-flop to flip-flop.  The
+        # distinct enables keep synthesis from merging the copies.
         head_free = Signal()       # the head entry is empty or frees this cycle
         m.d.comb += head_free.eq(~pend_valid | v_free)
         lane_keys = []
@@ -381,7 +390,7 @@ class _PoolSlice(wiring.Component):
         t_valid = Signal()
         m.d.comb += self.t_busy.eq(t_valid)
         t_skip = Signal()
-        t_recs = Signal(L * lw, reset_less=True)
+        t_recs = [Signal(gw, reset_less=True, name=f"t_recs{pw}") for pw in range(P)]
         t_wmask = Signal(P)
         t_last = Signal()
         t_hmask = Signal(P)
@@ -397,10 +406,13 @@ class _PoolSlice(wiring.Component):
         def load_tag(skip, last):
             m.d.comb += t_load.eq(1)
             m.d.sync += [
-                t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(self.w_mask),
+                t_skip.eq(skip), t_wmask.eq(self.w_mask),
                 t_last.eq(last), t_hmask.eq(self.h_mask),
                 t_last_row.eq(self.r0_last_row), t_last_tile.eq(self.r0_last_tile), t_slot.eq(self.r0_slot),
             ]
+            for pw in range(P):
+                with m.If(self.w_mask[pw]):
+                    m.d.sync += t_recs[pw].eq(Cat(*lane_keys))
 
         with m.If(self.r0_valid & self.r0_skip):
             with m.If(t_ready):
@@ -429,7 +441,7 @@ class _PoolSlice(wiring.Component):
             nxt = []
             for lane in range(L):
                 cur = self._rec(racc[pw], lane)
-                e = self._rec(t_recs, lane)
+                e = self._rec(t_recs[pw], lane)
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
             m.d.comb += racc_next[pw].eq(Cat(*nxt))
 
