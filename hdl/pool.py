@@ -297,10 +297,17 @@ class _PoolSlice(wiring.Component):
         remaining = Signal(P)
         m.d.comb += remaining.eq(pend_mask & ~(Const(1, P) << low))
         v_go = Signal()
+        # V0's read address as its own register, equal to ``(vbank, low)``:
+        # it reaches every LUT-RAM cell of the P bin memories, and as ``low``
+        # itself that fanout sat on the vertical stage's control paths (a
+        # routed critical path: ``low`` -> ``v_fwd``, 7.2 ns on ``low[0]``,
+        # 2026-12-03).  It loads only when ``low`` or ``vbank`` may change,
+        # which keeps synthesis from merging it back into them (loaded below).
+        v_raddr = Signal(len(addr(vbank, low)))
         m.d.comb += [
             v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
             v_free.eq(v_go & pend_one),
-            *(rp.addr.eq(addr(vbank, low)) for rp in rp_v),
+            *(rp.addr.eq(v_raddr) for rp in rp_v),
         ]
         v1_write = Signal()
         v1_ph = Signal(range(max(P, 2)))
@@ -371,15 +378,11 @@ class _PoolSlice(wiring.Component):
         # accumulate loop is only compare + select.  Its ready is
         # pass-through (``~t_valid | r_take``): no bubble, one cycle latency;
         # ``r_take`` is a function of flip-flops (T's and ``space``).
-        # The records are registered once per pw bin (``t_recs[pw]``), each
-        # copy loaded only when the beat is in that bin, the only case in
-        # which the bin's accumulators read it.  One copy feeding all the
-        # bins' comparators and selects sat between the front and the
-        # slice's P groups, a long route on each side of the compare (the
-        # routed critical path of 3316022: 3.6 ns to the comparator, 4.0 ns
-        # from the select to the pending LUT-RAM); a copy per bin is placed
-        # with its group, so the long route is flip-flop to flip-flop.  The
-        # distinct enables keep synthesis from merging the copies.
+        # (One copy of the records per pw bin, each loaded only when the
+        # beat is in that bin, was tried on 2026-12-03 to place each copy
+        # with its bin: it multiplied the fanout of the front's beat and
+        # index broadcast by P, and that broadcast became the routed
+        # critical path, 14.2 ns of routing on one index bit.)
         head_free = Signal()       # the head entry is empty or frees this cycle
         m.d.comb += head_free.eq(~pend_valid | v_free)
         lane_keys = []
@@ -390,7 +393,7 @@ class _PoolSlice(wiring.Component):
         t_valid = Signal()
         m.d.comb += self.t_busy.eq(t_valid)
         t_skip = Signal()
-        t_recs = [Signal(gw, reset_less=True, name=f"t_recs{pw}") for pw in range(P)]
+        t_recs = Signal(gw, reset_less=True)
         t_wmask = Signal(P)
         t_last = Signal()
         t_hmask = Signal(P)
@@ -406,13 +409,10 @@ class _PoolSlice(wiring.Component):
         def load_tag(skip, last):
             m.d.comb += t_load.eq(1)
             m.d.sync += [
-                t_skip.eq(skip), t_wmask.eq(self.w_mask),
+                t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(self.w_mask),
                 t_last.eq(last), t_hmask.eq(self.h_mask),
                 t_last_row.eq(self.r0_last_row), t_last_tile.eq(self.r0_last_tile), t_slot.eq(self.r0_slot),
             ]
-            for pw in range(P):
-                with m.If(self.w_mask[pw]):
-                    m.d.sync += t_recs[pw].eq(Cat(*lane_keys))
 
         with m.If(self.r0_valid & self.r0_skip):
             with m.If(t_ready):
@@ -441,7 +441,7 @@ class _PoolSlice(wiring.Component):
             nxt = []
             for lane in range(L):
                 cur = self._rec(racc[pw], lane)
-                e = self._rec(t_recs[pw], lane)
+                e = self._rec(t_recs, lane)
                 nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
             m.d.comb += racc_next[pw].eq(Cat(*nxt))
 
@@ -495,6 +495,8 @@ class _PoolSlice(wiring.Component):
                 tl_last_tile.eq(t_last_tile), tl_skip.eq(t_skip), tl_slot.eq(t_slot),
             ]
         m.d.sync += space.eq(head_free | ~(tl_valid | push))
+        with m.If(v_go | (head_free & (tl_valid | push))):
+            m.d.sync += v_raddr.eq(addr(vbank_d, low_d))
 
         with m.If(racc_clear):
             m.d.sync += [*(r.eq(init_grp) for r in racc), racc_clear.eq(t_valid)]
