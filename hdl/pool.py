@@ -19,8 +19,9 @@ Row stage
     the vertical and output stages' state of the same cycle.
 
 Vertical stage
-    Bin accumulators ``B[bank][ph]`` live in one memory, one ``max_pooled *
-    lanes`` wide entry per ``ph``.  For a pending row ``h`` the ph mask
+    Bin accumulators ``B[bank][ph]`` live in ``max_pooled`` memories, one
+    per pw bin, each with one ``lanes``-record entry per ``(bank, ph)`` and
+    all at the same address.  For a pending row ``h`` the ph mask
     ``hstart[ph] <= h < hend[ph]`` is walked one set bit per cycle: V0 reads
     ``B[ph]`` (a copy of the row vector travels along, so the pending slot
     frees on the last ph's V0), V1 compares the whole vector in parallel and
@@ -503,8 +504,9 @@ class _PoolSlice(wiring.Component):
 
         # ---------------- output stage ------------------------------------
         # O1 and O2 are plain pipeline registers (no stall): O1 holds the
-        # whole entry read from the LUT-RAM (address registered the cycle
-        # before: a wide memory, so nothing else in that cycle), O2 the
+        # whole entry (every pw group) read from the LUT-RAMs (address
+        # registered the cycle before: P memories, so nothing else in that
+        # cycle), O2 the
         # selected pw group (P:1 mux); O3's logic (key to bits, empty-bin and
         # argmax selects) writes the result into a small queue whose head is
         # the slice's output.  A beat is loaded only while fewer than
