@@ -298,20 +298,27 @@ class _PoolSlice(wiring.Component):
         remaining = Signal(P)
         m.d.comb += remaining.eq(pend_mask & ~(Const(1, P) << low))
         v_go = Signal()
-        # V0's read address as its own register, equal to ``(vbank, low)``:
-        # it reaches every LUT-RAM cell of the P bin memories, and as ``low``
-        # itself that fanout sat on the vertical stage's control paths (a
-        # routed critical path: ``low`` -> ``v_fwd``, 7.2 ns on ``low[0]``,
-        # 2026-12-03).  It loads only when ``low`` or ``vbank`` may change,
-        # which keeps synthesis from merging it back into them (loaded below).
-        v_raddr = Signal(len(addr(vbank, low)))
+        # The bin memories' V0 read address and V1 write address are
+        # registers of their own, one copy per pw memory: as ``low`` /
+        # ``vbank`` and ``v1_ph`` / ``v1_bank`` they reached every LUT-RAM
+        # cell of the slice (63 for 7 bins of one int16 lane), and those nets
+        # were routed critical paths (``low`` -> ``v_fwd``, 7.2 ns on
+        # ``low[0]``; ``v1_bank`` -> LUT-RAM write address, 12.5 ns on that
+        # net; 2026-12-03); a copy reaches only its own memory's cells.  The
+        # copies are loaded before every use (V0: whenever ``low`` or
+        # ``vbank`` may change, so also with the head that follows a reset;
+        # V1: with the op), so they need no reset, and each gets its own
+        # power-on value: synthesis merges flip-flops only when their
+        # inputs *and* initial values match.
+        aw = len(addr(vbank, low))     # 2 << pbits >= 2 * P values: P distinct initial values fit
+        v_raddr = [Signal(aw, init=pw, reset_less=True, name=f"v_raddr{pw}") for pw in range(P)]
+        v_waddr = [Signal(aw, init=pw, reset_less=True, name=f"v_waddr{pw}") for pw in range(P)]
         m.d.comb += [
             v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
             v_free.eq(v_go & pend_one),
-            *(rp.addr.eq(v_raddr) for rp in rp_v),
+            *(rp.addr.eq(ra) for rp, ra in zip(rp_v, v_raddr)),
         ]
         v1_write = Signal()
-        v1_ph = Signal(range(max(P, 2)))
         v1_bank = Signal()
         v1_vec = [Signal(gw, reset_less=True, name=f"v1_vec{pw}") for pw in range(P)]
         v1_tile_end = Signal()
@@ -341,7 +348,7 @@ class _PoolSlice(wiring.Component):
             m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.comb += touched_d.eq(touched | (Const(1, P) << low))
-                m.d.sync += [v1_write.eq(1), v1_ph.eq(low)]
+                m.d.sync += [v1_write.eq(1), *(wa.eq(addr(vbank, low)) for wa in v_waddr)]
             with m.If(pend_one):
                 m.d.sync += pend_valid.eq(0)
                 with m.If(pend_last_row):
@@ -359,7 +366,7 @@ class _PoolSlice(wiring.Component):
                 r = self._rec(v1_vec[pw], lane)
                 merged.append(Mux(r[:kw] > a[:kw], r, a))
             m.d.comb += [
-                wp[pw].addr.eq(addr(v1_bank, v1_ph)),
+                wp[pw].addr.eq(v_waddr[pw]),
                 wp[pw].data.eq(Cat(*merged)),
                 wp[pw].en.eq(v1_write),
             ]
@@ -497,7 +504,7 @@ class _PoolSlice(wiring.Component):
             ]
         m.d.sync += space.eq(head_free | ~(tl_valid | push))
         with m.If(v_go | (head_free & (tl_valid | push))):
-            m.d.sync += v_raddr.eq(addr(vbank_d, low_d))
+            m.d.sync += [ra.eq(addr(vbank_d, low_d)) for ra in v_raddr]
 
         with m.If(racc_clear):
             m.d.sync += [*(r.eq(init_grp) for r in racc), racc_clear.eq(t_valid)]
