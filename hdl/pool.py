@@ -516,10 +516,9 @@ class _PoolSlice(wiring.Component):
         # O1 and O2 are plain pipeline registers (no stall): O1 holds the
         # whole entry (every pw group) read from the LUT-RAMs (address
         # registered the cycle before: P memories, so nothing else in that
-        # cycle), O2 the
-        # selected pw group (P:1 mux); O3's logic (key to bits, empty-bin and
-        # argmax selects) writes the result into a small queue whose head is
-        # the slice's output.  A beat is loaded only while fewer than
+        # cycle), O2 the selected pw group (P:1 mux); O3's logic (key to
+        # bits, empty-bin and argmax selects) writes the result into a small
+        # queue whose head is the slice's output.  A beat is loaded only while fewer than
         # ``OUT_QUEUE`` beats are loaded and not yet accepted (``occ``), so
         # the queue never overflows and nothing waits on the sink's ready in
         # the same cycle: the sink's ``tready`` only counts ``occ`` down.
