@@ -313,7 +313,7 @@ class _PoolSlice(wiring.Component):
         # copies of each address bit (its two initial values), one for the
         # bank bit (0 in every copy): measured at a41d1b8, 56 flip-flops
         # more in all rather than 392.
-        aw = len(addr(vbank, low))
+        aw = pbits + 1                 # width of addr(bank, ph)
         v_raddr = [Signal(aw, init=pw, reset_less=True, name=f"v_raddr{pw}") for pw in range(P)]
         v_waddr = [Signal(aw, init=pw, reset_less=True, name=f"v_waddr{pw}") for pw in range(P)]
         m.d.comb += [
