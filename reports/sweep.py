@@ -25,7 +25,11 @@ Outcomes are reported, never dropped:
 Place-and-route results are cached by :mod:`reports.fpga`; failures that are
 properties of the design (did not fit, did not route) are cached here under
 ``build/reports/fpga-failures/`` by the same key, so a report run does not
-repeat a long failing nextpnr run.
+repeat a long failing nextpnr run.  A full report run also commits them
+beside the results' archive (``reports/data/fpga-failures.json``, same full
+key: Verilog bytes, options, tool versions), so that on a fresh clone a
+configuration known not to fit is not synthesised again (a 32-lane build
+costs minutes of Yosys before nextpnr says so).
 """
 
 from __future__ import annotations
@@ -68,6 +72,9 @@ FAILURE_DIR = BUILD_ROOT / "fpga-failures"
 
 #: Failures that depend only on the design, the options and the seed.
 DETERMINISTIC_FAILURES = ("does not fit", "routing failed")
+#: Committed deterministic failures, next to :data:`reports.fpga.ARCHIVE`.
+FAILURE_ARCHIVE_NAME = "fpga-failures.json"
+FAILURE_ARCHIVE_SCHEMA = 1
 
 #: The utilisation fields of a row, in table order: (key, column title).
 RESOURCE_FIELDS = (
@@ -179,6 +186,20 @@ def _failure_path(settings: FpgaSettings, key: str, seed: int) -> Path:
     return Path(settings.failure_dir) / f"{TOP}-{key[:16]}-seed{seed}.json"
 
 
+def failure_archive(settings: FpgaSettings) -> Path | None:
+    """The committed file of deterministic failures: beside ``settings.archive``
+    (``None`` when the settings name no archive)."""
+    return None if settings.archive is None else Path(settings.archive).with_name(FAILURE_ARCHIVE_NAME)
+
+
+def _archived_failure(settings: FpgaSettings, key: str, seed: int) -> dict | None:
+    """The committed failure record of ``seed`` under the full ``key``, or ``None``."""
+    path = failure_archive(settings)
+    entry = ((fpga._read_json(path) or {}).get("entries", {}).get(key, {}) if path else {}).get(str(seed))
+    return None if entry is None else {**entry, "restored_from": str(path.relative_to(REPO_ROOT)
+                                                                     if path.is_relative_to(REPO_ROOT) else path)}
+
+
 def _synthesize(verilog: Path, seeds, settings: FpgaSettings) -> dict:
     """:func:`reports.fpga.synthesize` of the engine's top level under ``settings``."""
     return fpga.synthesize(verilog, TOP, device=settings.device, package=settings.package, seeds=seeds,
@@ -189,7 +210,7 @@ def _synthesize(verilog: Path, seeds, settings: FpgaSettings) -> dict:
 
 def _run_seed(verilog: Path, seed: int, settings: FpgaSettings, key: str, folder: Path) -> dict:
     """One seed: ``{"ok": True, "result": ...}`` or ``{"ok": False, "status", "reason", ...}``."""
-    cached = fpga._read_json(_failure_path(settings, key, seed))
+    cached = fpga._read_json(_failure_path(settings, key, seed)) or _archived_failure(settings, key, seed)
     if cached is not None:
         return {**cached, "ok": False, "cached": True}
     try:
@@ -201,7 +222,8 @@ def _run_seed(verilog: Path, seed: int, settings: FpgaSettings, key: str, folder
         record = {"status": status, "reason": reason, "seed": seed, "date": file_date(log) if log.is_file() else None,
                   "log": str(log) if log.is_file() else None,
                   "demand": None if demand is None else {"prepack": demand["prepack"],
-                                                         "utilisation": demand["utilisation"]}}
+                                                         "utilisation": demand["utilisation"]},
+                  **{k: v for k, v in fpga._measured_here().items() if k in ("machine", "commit", "dirty")}}
         if status in DETERMINISTIC_FAILURES:
             path = _failure_path(settings, key, seed)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -307,6 +329,9 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
             row.update(_figures_from_demand(worst["demand"]))
             row["figures_are"] = "demand logged by nextpnr before it stopped"
         when = worst.get("date")
+        if "commit" in worst:
+            measured_at = {"commit": worst["commit"], "dirty": worst["dirty"]}
+        restored = worst.get("restored_from")
     row["tools"] = tools
     row["provenance"] = stamp(
         "measured",
@@ -373,7 +398,33 @@ def archive_rows(rows: list[dict], settings: FpgaSettings) -> Path | None:
             continue
         verilog = Path(row["verilog"])
         results.append(_synthesize(verilog if verilog.is_absolute() else REPO_ROOT / verilog, seeds, settings))
+    archive_failures(rows, settings)
     return fpga.archive_results(results, settings.archive)
+
+
+def archive_failures(rows: list[dict], settings: FpgaSettings) -> Path | None:
+    """Add the deterministic failures of ``rows`` (their records under
+    ``settings.failure_dir``) to :func:`failure_archive`; entries of other keys
+    and seeds are kept.  Returns the file's path (``None``: no archive)."""
+    path = failure_archive(settings)
+    if path is None:
+        return None
+    data = fpga._read_json(path) or {}
+    entries = {k: dict(v) for k, v in data.get("entries", {}).items()}
+    for row in rows:
+        key = row.get("fpga_key")
+        for seed in row["seeds"] if key else ():
+            record = fpga._read_json(_failure_path(settings, key, seed))
+            if record is not None and record.get("status") in DETERMINISTIC_FAILURES:
+                # The log path is this machine's build folder: not data.
+                entries.setdefault(key, {})[str(seed)] = {k: v for k, v in record.items() if k != "log"}
+    if not entries and not path.is_file():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fpga._write_json(path, {"schema": FAILURE_ARCHIVE_SCHEMA,
+                            "what": "ECP5 builds that did not fit or route, by reports.fpga cache key (reports/sweep.py)",
+                            "entries": dict(sorted(entries.items()))})
+    return path
 
 
 # --------------------------------------------------------------------------

@@ -255,6 +255,37 @@ def test_failures_are_classified():
     assert sweep.classify_failure("nextpnr-ecp5 failed (exit status 137)")[0] == "tool failure"
 
 
+def test_deterministic_failures_are_archived_and_served_without_tools(tmp_path, monkeypatch):
+    settings = sweep.FpgaSettings(build_dir=tmp_path / "fpga", failure_dir=tmp_path / "failures",
+                                  archive=tmp_path / "data" / "fpga-results.json", seeds=(1, 2))
+    key = "k" * 64
+    failed = sweep._failure_path(settings, key, 1)
+    failed.parent.mkdir(parents=True)
+    record = {"status": "does not fit", "reason": NO_FIT.splitlines()[-1], "seed": 1, "date": "2026-12-03T16:00:00+00:00",
+              "log": "/somewhere/nextpnr.log", "demand": None, "commit": "abc", "dirty": False}
+    failed.write_text(json.dumps(record))
+    sweep._failure_path(settings, key, 2).write_text(json.dumps({**record, "status": "tool failure", "seed": 2}))
+    row = {"fpga_key": key, "seeds": [1, 2]}
+    path = sweep.archive_failures([row], settings)
+    entries = json.loads(path.read_text())["entries"]
+    # Only the deterministic failure, without this machine's log path.
+    assert list(entries) == [key] and list(entries[key]) == ["1"] and "log" not in entries[key]["1"]
+
+    # A fresh cache (another clone): the archived seed is served, no tool runs;
+    # the seed whose failure was not deterministic is run again.
+    fresh = dataclasses.replace(settings, failure_dir=tmp_path / "other")
+    ran = []
+    monkeypatch.setattr(sweep, "_synthesize", lambda v, seeds, s: ran.append(seeds) or {"fmax_mhz_median": 1.0})
+    got = sweep._run_seed(tmp_path / "x.v", 1, fresh, key, tmp_path / "fpga")
+    assert not got["ok"] and got["cached"] and got["status"] == "does not fit" and not ran
+    assert got["restored_from"].endswith("fpga-failures.json")
+    assert sweep._run_seed(tmp_path / "x.v", 2, fresh, key, tmp_path / "fpga")["ok"] and ran == [(2,)]
+    # Another key (other Verilog, options or tools) is not served.
+    assert sweep._run_seed(tmp_path / "x.v", 1, fresh, "j" * 64, tmp_path / "fpga")["ok"]
+    # Without an archive nothing is written or read.
+    assert sweep.archive_failures([row], dataclasses.replace(settings, archive=None)) is None
+
+
 def test_a_combination_the_engine_rejects_is_reported_with_its_reason(tmp_path):
     row = sweep.synthesize_config(sweep.engine_kwargs(64, "float32"), sweep.FpgaSettings(build_dir=tmp_path))
     assert row["status"] == "rejected" and "1024" in row["reason"]
