@@ -257,6 +257,34 @@ def _config_table(doc: Document, rows: list[dict], settings: FpgaSettings) -> No
                                         "'(demand)' marks what nextpnr logged for a design it could not place.")
 
 
+def median_seed(r: dict) -> int | None:
+    """Index of the seed whose fmax is the row's median (the lower one of an even count), or ``None``."""
+    known = sorted((f, i) for i, f in enumerate(r.get("fmax_mhz_per_seed") or []) if f is not None)
+    return known[(len(known) - 1) // 2][1] if known else None
+
+
+def _critical_path_table(doc: Document, rows: list[dict]) -> None:
+    """What limits each routed configuration: nextpnr's critical path on its median seed."""
+    body = []
+    for r in rows:
+        i = median_seed(r)
+        path = None if i is None else (r.get("critical_path_per_seed") or [None] * (i + 1))[i]
+        if path is None:
+            continue
+        net = path.get("longest_net") or {}
+        span = (f" ({net['from_loc'][0]},{net['from_loc'][1]}) -> ({net['to_loc'][0]},{net['to_loc'][1]})"
+                if net.get("from_loc") and net.get("to_loc") else "")
+        body.append([r["label"], r["seeds"][i], f"{r['fmax_mhz_per_seed'][i]:.1f}",
+                     f"`{path['start_signal']}` -> `{path['end_signal']}`", f"{path['delay_ns']:.1f}",
+                     f"{path['routing_ns']:.1f}", path["logic_levels"],
+                     f"`{net.get('net', '?')}` {net['ns']:.1f} ns{span}" if net else "-"])
+    if body:
+        doc.para("What limits fmax: nextpnr's critical path on each configuration's median seed (start and end "
+                 "register as the design names them; routing = the path's interconnect delay).")
+        doc.table(["configuration", "seed", "fmax MHz", "critical path", "ns", "routing ns", "logic levels",
+                   "longest net (tiles)"], body)
+
+
 def render(report: dict) -> Document:
     """The report as a :class:`Document` (written as Markdown and HTML)."""
     st = report["settings"]
@@ -279,6 +307,7 @@ def render(report: dict) -> Document:
              f"a global net. Engine sizes: {_sizes_text(st)}. Throughput is on `{st['reference']}` "
              f"(its RoIs x fmax / cycles).")
     _config_table(doc, report["fpga"]["configs"], fs)
+    _critical_path_table(doc, report["fpga"]["configs"] + report["fpga"]["workload_builds"])
     if report["fpga"]["pareto"]:
         doc.para("Pareto-optimal (fewest LUTs for their throughput): " + ", ".join(report["fpga"]["pareto"]) + ".")
     doc.image(PLOT_FILES["throughput"], "throughput against LUT4 across the sweep")

@@ -267,7 +267,8 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
     defaults = engine_defaults() if defaults is None else defaults
     measured_at, restored = {}, None
     row = {**_row_base(kwargs, defaults), **_empty_figures(), "seeds": list(settings.seeds),
-           "fmax_mhz_per_seed": [None] * len(settings.seeds), "failed_seeds": {}, "reason": None}
+           "fmax_mhz_per_seed": [None] * len(settings.seeds), "critical_path_per_seed": [None] * len(settings.seeds),
+           "failed_seeds": {}, "reason": None}
     reason = rejection(kwargs)
     if reason is not None:
         for _ in settings.seeds:
@@ -286,6 +287,9 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
         if res["ok"]:
             ok[seed] = res["result"]
             row["fmax_mhz_per_seed"][i] = res["result"]["fmax_mhz_median"]
+            # nextpnr's critical path of the clock (reports.fpga.critical_path_summary), if it was kept.
+            paths = (res["result"].get("critical_path_per_seed") or [[]])[0]
+            row["critical_path_per_seed"][i] = paths[0] if paths else None
         else:
             failures[seed] = res
         if on_seed:

@@ -49,6 +49,10 @@ def test_report_files_and_sections(built):
     assert row["lanes"] == sweep.QUICK_LANES[0] and row["status"] == "ok"
     assert row["lut4"] > 0 and row["ff"] > 0 and 1 < row["fmax_mhz_median"] < 1000
     assert row["fmax_mhz_per_seed"] == [row["fmax_mhz_median"]]
+    # What limits it: nextpnr's critical path of that seed, whose delay is the fmax.
+    (path,) = row["critical_path_per_seed"]
+    assert path["start_signal"] and path["end_signal"] and path["routing_ns"] + path["logic_ns"] > 0
+    assert abs(1000 / path["delay_ns"] - row["fmax_mhz_median"]) < 0.05 * row["fmax_mhz_median"]
     (w,) = on_disk["workloads"]
     assert w["workload"] == "small" and w["num_rois"] == 32
     rtl = w["cycles"]["rtl"]
@@ -69,6 +73,14 @@ def test_report_files_and_sections(built):
                     "## Engine vs GPU vs CPU", "## Provenance"):
         assert heading in md
     assert row["label"] in md and "<table>" in (out / "report.html").read_text()
+    assert "What limits fmax" in md and f"`{path['start_signal']}` -> `{path['end_signal']}`" in md
+
+
+def test_median_seed():
+    from reports.__main__ import median_seed
+    assert median_seed({"fmax_mhz_per_seed": [75.8, 81.1, 78.7]}) == 2
+    assert median_seed({"fmax_mhz_per_seed": [80.0, None, 70.0]}) == 2      # even count: the lower one (70.0)
+    assert median_seed({"fmax_mhz_per_seed": [None, None]}) is None
 
 
 def _walk(obj, inherited, path, problems):
