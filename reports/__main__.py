@@ -68,6 +68,13 @@ class Options:
     data_dir: Path = DATA_DIR
     progress: bool | None = None
     extra: dict = field(default_factory=dict)
+    #: ``(lanes, dtype)`` pairs to sweep instead of ``lanes`` x ``dtypes`` (a
+    #: partial sweep, e.g. the configurations measured so far); ``None``: all.
+    pairs: tuple | None = None
+
+    def sweep_pairs(self) -> list[tuple[int, str]]:
+        """The configurations of the sweep, in table order (dtype-major)."""
+        return list(self.pairs) if self.pairs else [(lanes, dt) for dt in self.dtypes for lanes in self.lanes]
 
 
 def full_options(**kw) -> Options:
@@ -117,7 +124,7 @@ def build_report(opts: Options) -> dict:
 
     # 1. the sweep
     t0 = time.perf_counter()
-    configs = [sweep.engine_kwargs(lanes, dt, opts.sizes) for dt in opts.dtypes for lanes in opts.lanes]
+    configs = [sweep.engine_kwargs(lanes, dt, opts.sizes) for lanes, dt in opts.sweep_pairs()]
     rows = sweep.run_sweep(configs, opts.fpga, progress=opts.progress, desc="ECP5 sweep")
     steps["fpga_sweep_s"] = time.perf_counter() - t0
 
@@ -468,11 +475,21 @@ def _walk_provenance(obj):
 # command line
 # --------------------------------------------------------------------------
 
+def _pair(text: str) -> tuple[int, str]:
+    """``"8:int16"`` -> ``(8, "int16")`` (argparse type of ``--configs``)."""
+    lanes, sep, dtype = text.partition(":")
+    if not sep or not lanes.isdigit() or not dtype:
+        raise argparse.ArgumentTypeError(f"expected LANES:DTYPE such as 8:int16, not {text!r}")
+    return int(lanes), dtype
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m reports", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="CI preset: two small configurations, one seed")
     ap.add_argument("--lanes", type=int, nargs="+", help="sweep lanes (default 4 8 16 32)")
     ap.add_argument("--dtypes", nargs="+", help="sweep types (default int8 int16 bfloat16 float32)")
+    ap.add_argument("--configs", nargs="+", metavar="LANES:DTYPE", type=_pair,
+                    help="sweep exactly these configurations, e.g. 4:int8 8:int16 (instead of --lanes x --dtypes)")
     ap.add_argument("--seeds", type=int, nargs="+", help="placement seeds (default 1 2 3; quick: 1)")
     ap.add_argument("--jobs", type=int, default=1, help="configurations placed and routed at once (default 1)")
     ap.add_argument("--freq", type=float, default=150.0, help="nextpnr target MHz (default 150, the required fmax)")
@@ -499,6 +516,10 @@ def main(argv=None) -> int:
         over["lanes"] = tuple(a.lanes)
     if a.dtypes:
         over["dtypes"] = tuple(a.dtypes)
+    if a.configs:
+        if a.lanes or a.dtypes:
+            ap.error("--configs replaces --lanes and --dtypes")
+        over["pairs"] = tuple(a.configs)
     if a.workloads:
         over["workloads"] = tuple(a.workloads)
     if a.reference:

@@ -308,3 +308,16 @@ def test_a_combination_the_engine_rejects_is_reported_with_its_reason(tmp_path):
 def test_pareto_front():
     pts = [(100, 1.0), (200, 3.0), (150, 0.5), (300, 2.0), (400, 5.0)]
     assert plots.pareto_front(pts) == [0, 1, 4]
+
+
+def test_a_partial_sweep_names_its_configurations():
+    import argparse
+
+    from reports.__main__ import _pair, full_options
+    assert full_options(pairs=((4, "int8"), (8, "int16"))).sweep_pairs() == [(4, "int8"), (8, "int16")]
+    full = full_options().sweep_pairs()
+    assert len(full) == len(sweep.SWEEP_LANES) * len(sweep.SWEEP_DTYPES) and full[0] == (4, "int8")
+    assert _pair("16:bfloat16") == (16, "bfloat16")
+    for bad in ("16", "x:int8", "8:"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _pair(bad)
