@@ -118,6 +118,9 @@ def build_report(opts: Options) -> dict:
     Returns the report as written to ``report.json``.
     """
     t_start = time.perf_counter()
+    # The run's git state before this run writes reports/data/ (which would
+    # otherwise make every full run look like one on uncommitted sources).
+    run = stamp("derived", f"python -m reports ({opts.mode}) on {machine()}")
     steps = {}
     out_dir = Path(opts.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -139,18 +142,11 @@ def build_report(opts: Options) -> dict:
     builds = rows + extra_rows
     default_row = next((r for r in builds if r["engine"].get("lanes") == default_kwargs["lanes"]
                         and all(r["engine"].get(k) == v for k, v in default_kwargs.items())), None)
-    default_written = None
-    archive_written = None
-    if opts.write_data:
-        path = sweep.archive_rows(builds, opts.fpga)
-        archive_written = None if path is None else str(path)
-    if opts.write_data and default_row is not None and default_row["status"] == "ok":
-        path = Path(opts.data_dir) / sweep.DEFAULT_RECORD.name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(sweep.default_record(default_row, opts.fpga), indent=2) + "\n")
-        default_written = str(path)
-    default_rec = None if default_row is not None else sweep.read_default_record(
-        Path(opts.data_dir) / sweep.DEFAULT_RECORD.name)
+    # reports/data/ is written at the end (see below), so that the
+    # provenance of every figure of this run sees the git state it ran on.
+    default_path = Path(opts.data_dir) / sweep.DEFAULT_RECORD.name
+    write_default = opts.write_data and default_row is not None and default_row["status"] == "ok"
+    default_rec = None if default_row is not None else sweep.read_default_record(default_path)
 
     # 3. throughput of every routed configuration on the reference workload
     t0 = time.perf_counter()
@@ -190,17 +186,23 @@ def build_report(opts: Options) -> dict:
     report = {
         "schema": REPORT_SCHEMA,
         "mode": opts.mode,
-        "run": stamp("derived", f"python -m reports ({opts.mode}) on {machine()}"),
+        "run": run,
         "settings": _settings(opts),
         "fpga": {"configs": rows, "workload_builds": extra_rows, "pareto": pareto,
                  "default_label": None if default_row is None else default_row["label"],
-                 "default_record_written": default_written, "archive_written": archive_written,
+                 "default_record_written": str(default_path) if write_default else None, "archive_written": None,
                  "default_record_used": None if default_rec is None else
                  {k: default_rec[k] for k in ("source", "stale", "fmax_mhz", "hdl_sha256")}},
         "workloads": wrows,
         "gpu_files": [{k: v for k, v in f.items() if k != "rows"} for f in gpu_files],
         "plots": plot_entries,
     }
+    if opts.write_data:
+        path = sweep.archive_rows(builds, opts.fpga)
+        report["fpga"]["archive_written"] = None if path is None else str(path)
+    if write_default:
+        default_path.parent.mkdir(parents=True, exist_ok=True)
+        default_path.write_text(json.dumps(sweep.default_record(default_row, opts.fpga), indent=2) + "\n")
     steps["total_s"] = time.perf_counter() - t_start
     report["timing"] = {k: round(v, 2) for k, v in steps.items()}
     doc = render(report)
