@@ -140,7 +140,7 @@ def throughput_vs_luts(rows: list[dict], path: Path, *, settings_text: str) -> t
 
     Returns ``(footer lines, labels of the Pareto-optimal configurations)``.
     """
-    fig, ax = plt.subplots(figsize=(8.5, 5.8))
+    fig, ax = plt.subplots(figsize=(10.5, 5.8))
     ok = [r for r in rows if r["status"] == "ok" and r.get("throughput") and r["lut4"]]
     pts = [(float(r["lut4"]), r["throughput"]["rois_per_s"]) for r in ok]
     for r, (x, y) in zip(ok, pts):
@@ -179,7 +179,8 @@ def throughput_vs_luts(rows: list[dict], path: Path, *, settings_text: str) -> t
         _plain_log_ticks(ax, "y")
     ax.set_title(f"ECP5 engine configurations: throughput against size ({settings_text})", fontsize=9)
     if ok:
-        ax.legend(fontsize=7, loc="lower right")
+        # Outside the axes: inside, it hid the points of the sweep's corner.
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     else:
         ax.text(0.5, 0.5, "no configuration placed and routed", transform=ax.transAxes, ha="center")
     skipped = [f"{r['label']}: {r['status']} ({r['reason']})" for r in rows if r["status"] == "rejected"]
