@@ -277,7 +277,7 @@ def _critical_path_table(doc: Document, rows: list[dict]) -> None:
     body = []
     for r in rows:
         i = median_seed(r)
-        path = None if i is None else (r.get("critical_path_per_seed") or [None] * (i + 1))[i]
+        path = None if i is None else r["critical_path_per_seed"][i]
         if path is None:
             continue
         net = path.get("longest_net") or {}

@@ -43,7 +43,7 @@ from hdl.fingerprint import source_hash
 
 from . import bench
 from .cache import cached
-from .provenance import REPO_ROOT, machine, package_versions, stamp, utc_now
+from .provenance import REPO_ROOT, machine, package_versions, repo_relative, stamp, utc_now
 from .sweep import engine_defaults, holds
 
 #: Bin-edge semantics of every figure: the project's default, torchvision's
@@ -300,7 +300,7 @@ def read_gpu_files(data_dir: Path = GPU_DATA_DIR) -> list[dict]:
                  f"CUDA runtime {dev.get('runtime_version')}, CuPy {dev.get('cupy_version')}), "
                  f"{d.get('method', {}).get('timer', 'CUDA events')}")
         prov = stamp("measured", where, when=d.get("date_utc") or "unknown", commit=d.get("git_commit"),
-                     dirty=d.get("git_dirty"), source=str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path))
+                     dirty=d.get("git_dirty"), source=repo_relative(path))
         out.append({"file": str(path), "device": name, "rows": rows, "provenance": prov,
                     "torchvision": d.get("torchvision")})
     return out

@@ -522,7 +522,8 @@ def _restore(cfg: Path, key: str, seeds: Sequence[int], archive: Path | None) ->
     entry = (_read_json(archive) or {}).get("entries", {}).get(key) if archive else None
     if not entry:
         return
-    tag = {"restored_from": str(archive.relative_to(REPO_ROOT) if archive.is_relative_to(REPO_ROOT) else archive)}
+    from .provenance import repo_relative
+    tag = {"restored_from": repo_relative(archive)}
     if not (cfg / "yosys.result.json").is_file() and entry.get("yosys"):
         _write_json(cfg / "yosys.result.json", {**entry["yosys"], **tag})
     for s in seeds:

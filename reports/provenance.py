@@ -58,6 +58,12 @@ def git_state() -> dict:
 
 
 @functools.lru_cache(maxsize=1)
+def repo_relative(path: str | os.PathLike) -> str:
+    """``path`` relative to the repository when it lies inside it (how files are named in data), else as given."""
+    path = Path(path)
+    return str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
+
+
 def machine() -> str:
     """``host (arch, N cores, CPU model)`` of this machine."""
     model = None

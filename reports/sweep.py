@@ -52,7 +52,7 @@ from hdl.job import EngineConfig
 from sim.engine import engine_defaults, engine_params, engine_verilog
 
 from . import fpga
-from .provenance import REPO_ROOT, file_date, machine, package_versions, stamp
+from .provenance import REPO_ROOT, file_date, machine, package_versions, repo_relative, stamp
 
 TOP = "roipool_engine"
 
@@ -195,9 +195,10 @@ def failure_archive(settings: FpgaSettings) -> Path | None:
 def _archived_failure(settings: FpgaSettings, key: str, seed: int) -> dict | None:
     """The committed failure record of ``seed`` under the full ``key``, or ``None``."""
     path = failure_archive(settings)
-    entry = ((fpga._read_json(path) or {}).get("entries", {}).get(key, {}) if path else {}).get(str(seed))
-    return None if entry is None else {**entry, "restored_from": str(path.relative_to(REPO_ROOT)
-                                                                     if path.is_relative_to(REPO_ROOT) else path)}
+    if path is None:
+        return None
+    entry = (fpga._read_json(path) or {}).get("entries", {}).get(key, {}).get(str(seed))
+    return None if entry is None else {**entry, "restored_from": repo_relative(path)}
 
 
 def _synthesize(verilog: Path, seeds, settings: FpgaSettings) -> dict:
@@ -278,7 +279,7 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
                 "provenance": stamp("derived", "hdl.engine.RoIPoolEngine parameter check (nothing synthesised)")}
     verilog, config = generate_verilog(kwargs)
     row["engine"] = config
-    row["verilog"] = str(verilog.relative_to(REPO_ROOT)) if verilog.is_relative_to(REPO_ROOT) else str(verilog)
+    row["verilog"] = repo_relative(verilog)
     key, folder = _fpga_folder(verilog, settings)
     row["fpga_key"] = key
     ok, failures = {}, {}
