@@ -17,6 +17,9 @@ WORKLOAD   ?= fast-rcnn-vgg16
 SIM        ?= verilator
 WAVES      ?= 0
 QUICK      ?= 0
+# pytest-xdist workers for `make test`: one per core by default (test files are
+# kept whole on one worker so module fixtures run once); JOBS=1: one process.
+JOBS       ?= auto
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -43,7 +46,7 @@ sim: $(STAMP) sysdeps ## simulate WORKLOAD on the engine's Verilog (SIM=), check
 	$(PY) -m sim $(WORKLOAD) --dtype $(DTYPE) --lanes $(LANES) --sim $(SIM) --waves $(WAVES)
 
 test: $(STAMP) sysdeps ## run the whole test suite
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 1,$(JOBS)),-n $(JOBS) --dist loadfile) $(PYTEST_ARGS)
 
 verilog: $(STAMP) ## generate build/roipool_engine.v and its JSON (LANES=, DTYPE=)
 	$(PY) -m hdl --lanes $(LANES) --dtype $(DTYPE) -o $(BUILD)/roipool_engine.v
