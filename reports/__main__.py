@@ -71,6 +71,10 @@ class Options:
     #: ``(lanes, dtype)`` pairs to sweep instead of ``lanes`` x ``dtypes`` (a
     #: partial sweep, e.g. the configurations measured so far); ``None``: all.
     pairs: tuple | None = None
+    #: Show a configuration whose current Verilog was never placed and routed
+    #: with its row recorded for an earlier RTL, marked (reports/sweep.py),
+    #: instead of hours of tools; never for the default configuration.
+    earlier_rtl: bool = False
 
     def sweep_pairs(self) -> list[tuple[int, str]]:
         """The configurations of the sweep, in table order (dtype-major)."""
@@ -80,7 +84,7 @@ class Options:
 def full_options(**kw) -> Options:
     """The whole sweep, three seeds, workload builds, ``fpga-default.json``."""
     return replace(Options(mode="full", lanes=sweep.SWEEP_LANES, dtypes=sweep.SWEEP_DTYPES, sizes={},
-                           fpga=FpgaSettings(seeds=(1, 2, 3))), **kw)
+                           fpga=FpgaSettings(seeds=(1, 2, 3)), earlier_rtl=True), **kw)
 
 
 def quick_options(**kw) -> Options:
@@ -128,16 +132,22 @@ def build_report(opts: Options) -> dict:
     # 1. the sweep
     t0 = time.perf_counter()
     configs = [sweep.engine_kwargs(lanes, dt, opts.sizes) for lanes, dt in opts.sweep_pairs()]
-    rows = sweep.run_sweep(configs, opts.fpga, progress=opts.progress, desc="ECP5 sweep")
+    default_kwargs = sweep.engine_kwargs(opts.engine_lanes, opts.engine_dtype)
+
+    def earlier_rtl(kwargs):
+        # The default configuration's fmax is the engine's headline figure:
+        # always measured on the current Verilog.
+        return opts.earlier_rtl and kwargs != default_kwargs
+    rows = sweep.run_sweep(configs, opts.fpga, progress=opts.progress, desc="ECP5 sweep", earlier_rtl=earlier_rtl)
     steps["fpga_sweep_s"] = time.perf_counter() - t0
 
     # 2. the default configuration and builds sized for the workloads
     t0 = time.perf_counter()
-    default_kwargs = sweep.engine_kwargs(opts.engine_lanes, opts.engine_dtype)
     extra_rows = []
     if opts.workload_builds:
         wanted = [c for c in _workload_build_configs(opts, default_kwargs) if c not in configs]
-        extra_rows = sweep.run_sweep(wanted, opts.fpga, progress=opts.progress, desc="ECP5 workload builds")
+        extra_rows = sweep.run_sweep(wanted, opts.fpga, progress=opts.progress, desc="ECP5 workload builds",
+                                     earlier_rtl=earlier_rtl)
     steps["fpga_workload_builds_s"] = time.perf_counter() - t0
     builds = rows + extra_rows
     default_row = next((r for r in builds if r["engine"].get("lanes") == default_kwargs["lanes"]
@@ -253,7 +263,8 @@ def _config_table(doc: Document, rows: list[dict], settings: FpgaSettings) -> No
         demand = " (demand)" if r.get("figures_are") else ""
         res = [_num(r[k]) + (demand if r[k] is not None else "") for k, _ in sweep.RESOURCE_FIELDS]
         tp = r.get("throughput")
-        body.append([r["label"], r["status"] + (f": {r['reason']}" if r["reason"] else ""), r["data_bits"], *res,
+        body.append([r["label"], r["status"] + (f": {r['reason']}" if r["reason"] else "") + _earlier_text(r),
+                     r["data_bits"], *res,
                      _fmax_cell(r), _rate(tp["rois_per_s"]) if tp else "-",
                      _num(r.get("runtime_s"), "{:,.0f}"), r["provenance"]["when"][:10]])
     avail = {}
@@ -262,8 +273,18 @@ def _config_table(doc: Document, rows: list[dict], settings: FpgaSettings) -> No
     note = (f"{settings.part} has {avail.get('TRELLIS_COMB', '?')} LUT4 sites, {avail.get('TRELLIS_FF', '?')} FFs, "
             f"{avail.get('DP16KD', '?')} DP16KD, {avail.get('MULT18X18D', '?')} MULT18X18D, "
             f"{avail.get('TRELLIS_RAMW', '?')} RAMW. " if avail else "")
+    if any(r.get("earlier_rtl") for r in rows):
+        note += ("'earlier RTL': the current sources generate other Verilog for this configuration, which has not "
+                 "been placed and routed; the row is the one recorded in reports/data/fpga-rows.json at the named "
+                 "commit (`python -m reports --no-earlier-rtl` measures it again). ")
     doc.table(header, body, note=note + "LUT4 counts logic LUTs plus two per carry cell, before packing; "
                                         "'(demand)' marks what nextpnr logged for a design it could not place.")
+
+
+def _earlier_text(r: dict) -> str:
+    """``"; earlier RTL (commit abc1234)"`` for a row recorded for an earlier RTL, else ``""``."""
+    e = r.get("earlier_rtl")
+    return f"; earlier RTL (commit {(e['commit'] or '?')[:7]})" if e else ""
 
 
 def median_seed(r: dict) -> int | None:
@@ -283,7 +304,7 @@ def _critical_path_table(doc: Document, rows: list[dict]) -> None:
         net = path.get("longest_net") or {}
         span = (f" ({net['from_loc'][0]},{net['from_loc'][1]}) -> ({net['to_loc'][0]},{net['to_loc'][1]})"
                 if net.get("from_loc") and net.get("to_loc") else "")
-        body.append([r["label"], r["seeds"][i], f"{r['fmax_mhz_per_seed'][i]:.1f}",
+        body.append([r["label"] + _earlier_text(r), r["seeds"][i], f"{r['fmax_mhz_per_seed'][i]:.1f}",
                      f"`{path['start_signal']}` -> `{path['end_signal']}`", f"{path['delay_ns']:.1f}",
                      f"{path['routing_ns']:.1f}", path["logic_levels"],
                      f"`{net.get('net', '?')}` {net['ns']:.1f} ns{span}" if net else "-"])
@@ -507,6 +528,9 @@ def main(argv=None) -> int:
                     help="do not place and route builds sized for workloads the default build cannot hold")
     ap.add_argument("--no-write-data", action="store_true", help="do not write reports/data/fpga-default.json")
     ap.add_argument("--remeasure", action="store_true", help="re-run RTL simulations and CPU timings (not the cache)")
+    ap.add_argument("--no-earlier-rtl", action="store_true",
+                    help="place and route every configuration whose current Verilog has no result, instead of "
+                         "showing its row recorded for an earlier RTL (reports/data/fpga-rows.json)")
     ap.add_argument("--out", type=Path, default=OUT_DIR, help="output folder (default reports/out)")
     ap.add_argument("--data", type=Path, default=DATA_DIR,
                     help="folder of gpu-*.json and fpga-default.json (default reports/data)")
@@ -534,6 +558,8 @@ def main(argv=None) -> int:
         over["workload_builds"] = False
     if a.no_write_data:
         over["write_data"] = False
+    if a.no_earlier_rtl:
+        over["earlier_rtl"] = False
     fpga_settings = replace(opts.fpga, jobs=a.jobs, freq_mhz=a.freq,
                             **({"seeds": tuple(a.seeds)} if a.seeds else {}))
     opts = replace(opts, fpga=fpga_settings, simulator=a.simulator, refresh=a.remeasure, out_dir=a.out,

@@ -202,9 +202,11 @@ def fmax_for(problem, lanes: int, dtype: str, builds: list[dict], default_record
 
     Candidates are the builds placed and routed in this run with the same
     lanes and type that can run the problem (the default-size build first,
-    then the smallest); then the committed ``reports/data/fpga-default.json``
-    when this run did not synthesise the default configuration (flagged
-    ``stale`` when ``hdl/`` changed since).
+    then the smallest; rows measured on the current Verilog before rows
+    recorded for an earlier RTL, which are flagged ``stale``); then the
+    committed ``reports/data/fpga-default.json`` when this run did not
+    synthesise the default configuration (flagged ``stale`` when ``hdl/``
+    changed since).
     """
     defaults = engine_defaults()
     fitting = [b for b in builds if b["status"] == "ok" and b["fmax_mhz_median"] is not None
@@ -213,10 +215,12 @@ def fmax_for(problem, lanes: int, dtype: str, builds: list[dict], default_record
         def rank(b):
             is_default = all(b["engine"].get(k) == v for k, v in defaults.items()
                              if k not in ("lanes", "dtype"))
-            return (not is_default, b["lut4"] or 0)
+            return (bool(b.get("earlier_rtl")), not is_default, b["lut4"] or 0)
         b = min(fitting, key=rank)
-        return {"fmax_mhz": b["fmax_mhz_median"], "build": b["label"], "source": "this run",
-                "stale": False, "provenance": b["provenance"]}
+        earlier = bool(b.get("earlier_rtl"))
+        return {"fmax_mhz": b["fmax_mhz_median"], "build": b["label"],
+                "source": "recorded for an earlier RTL" if earlier else "this run",
+                "stale": earlier, "provenance": b["provenance"]}
     rec = default_record
     if rec is not None:
         cfg = rec.get("engine") or {}

@@ -146,7 +146,8 @@ def throughput_vs_luts(rows: list[dict], path: Path, *, settings_text: str) -> t
     for r, (x, y) in zip(ok, pts):
         ax.scatter([x], [y], s=25 + 6 * r["lanes"], color=DTYPE_COLOURS.get(r["dtype"], "k"), zorder=3,
                    edgecolor="k", linewidth=0.5)
-        ax.annotate(f"L{r['lanes']}", (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+        ax.annotate(f"L{r['lanes']}" + ("*" if r.get("earlier_rtl") else ""), (x, y), textcoords="offset points",
+                    xytext=(5, 4), fontsize=7)
     front = pareto_front(pts)
     if front:
         fx, fy = zip(*(pts[i] for i in front))
@@ -160,7 +161,8 @@ def throughput_vs_luts(rows: list[dict], path: Path, *, settings_text: str) -> t
         for r in failed:
             if r.get("lut4"):
                 ax.scatter([r["lut4"]], [top], marker="x", s=60, color=DTYPE_COLOURS.get(r["dtype"], "k"), zorder=3)
-                ax.annotate(f"L{r['lanes']} {r['dtype']}: {r['status']}", (r["lut4"], top),
+                ax.annotate(f"L{r['lanes']}{'*' if r.get('earlier_rtl') else ''} {r['dtype']}: {r['status']}",
+                            (r["lut4"], top),
                             textcoords="offset points", xytext=(4, -10), fontsize=6.5)
         ax.scatter([], [], marker="x", color="0.3", label="did not place/route (LUT demand; drawn at top)")
     basis = sorted({r["throughput"]["basis"] for r in ok}) or ["-"]
@@ -189,6 +191,8 @@ def throughput_vs_luts(rows: list[dict], path: Path, *, settings_text: str) -> t
     if projected:
         lines.append(f"projected: some builds' maxima cannot hold {wl}; their throughput is what a build of the "
                      "same lanes, type and fmax would reach")
+    if any(r.get("earlier_rtl") for r in ok + failed):
+        lines.append("L*: measured on an earlier RTL (row recorded in reports/data/fpga-rows.json; see the report)")
     if skipped:
         lines.append("not built: " + "; ".join(skipped))
     _finish(fig, lines)

@@ -30,6 +30,19 @@ beside the results' archive (``reports/data/fpga-failures.json``, same full
 key: Verilog bytes, options, tool versions), so that on a fresh clone a
 configuration known not to fit is not synthesised again (a 32-lane build
 costs minutes of Yosys before nextpnr says so).
+
+Both archives are keyed by the Verilog's bytes, so any change of the
+gateware that reaches the Verilog leaves them without a match, and a full
+sweep costs hours of place and route (16 configurations x 3 seeds).  A full
+report run therefore also records its rows by *configuration* and flow
+(``reports/data/fpga-rows.json``: engine parameters, part, target, placer,
+seeds, tool versions; not the Verilog).  With ``earlier_rtl`` a
+configuration whose current Verilog has no result anywhere (cache, archive,
+failure record) shows that recorded row instead of running the tools,
+marked as such: ``earlier_rtl`` names the commit and Verilog hash it was
+measured on and the Verilog hash the current sources generate, and the
+provenance says the same.  The report measures the default configuration on
+the current Verilog regardless (its fmax is the engine's headline figure).
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ import re
 import statistics
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +89,14 @@ DETERMINISTIC_FAILURES = ("does not fit", "routing failed")
 #: Committed deterministic failures, next to :data:`reports.fpga.ARCHIVE`.
 FAILURE_ARCHIVE_NAME = "fpga-failures.json"
 FAILURE_ARCHIVE_SCHEMA = 1
+
+#: Committed report rows by configuration and flow (not by Verilog), next to
+#: :data:`reports.fpga.ARCHIVE`: shown, marked, for configurations whose
+#: current Verilog was not placed and routed (see the module docstring).
+ROW_ARCHIVE_NAME = "fpga-rows.json"
+ROW_ARCHIVE_SCHEMA = 1
+#: Row fields that describe one run rather than the measurement (not recorded).
+_RUN_FIELDS = ("cached", "throughput", "earlier_rtl")
 
 #: The utilisation fields of a row, in table order: (key, column title).
 RESOURCE_FIELDS = (
@@ -201,6 +223,52 @@ def _archived_failure(settings: FpgaSettings, key: str, seed: int) -> dict | Non
     return None if entry is None else {**entry, "restored_from": repo_relative(path)}
 
 
+def row_archive(settings: FpgaSettings) -> Path | None:
+    """The committed rows by configuration: beside ``settings.archive`` (``None`` without one)."""
+    return None if settings.archive is None else Path(settings.archive).with_name(ROW_ARCHIVE_NAME)
+
+
+def row_id(params: dict, settings: FpgaSettings) -> str:
+    """Hash of what a row's figures depend on apart from the Verilog: the engine's
+    constructor parameters (taken from ``params``, which may hold more), the
+    part, the flow options, the seeds and the tool versions."""
+    payload = {"engine": {k: params[k] for k in sorted(engine_defaults())},
+               "device": settings.device, "package": settings.package, "freq_mhz": float(settings.freq_mhz),
+               "out_of_context": settings.out_of_context, "placer": settings.placer, "router": fpga.ROUTER,
+               "seeds": list(settings.seeds), "tools": fpga._tool_package_versions()}
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _seed_known(settings: FpgaSettings, key: str, folder: Path, seed: int) -> bool:
+    """Whether ``seed`` of the Verilog behind ``key`` has a result or a failure
+    record anywhere (so that no tool has to run for it)."""
+    if (folder / f"seed_{seed}" / "result.json").is_file() or _failure_path(settings, key, seed).is_file():
+        return True
+    archived = (fpga._read_json(Path(settings.archive)) or {}) if settings.archive is not None else {}
+    if str(seed) in archived.get("entries", {}).get(key, {}).get("seeds", {}):
+        return True
+    return _archived_failure(settings, key, seed) is not None
+
+
+def _earlier_row(kwargs: dict, settings: FpgaSettings, verilog: Path, defaults: dict) -> dict | None:
+    """The recorded row of ``kwargs`` under ``settings`` measured on other Verilog, marked; or ``None``."""
+    path = row_archive(settings)
+    old = None if path is None else (fpga._read_json(path) or {}).get("entries", {}).get(row_id(kwargs, settings))
+    if old is None:
+        return None
+    p = old["provenance"]
+    current = hashlib.sha256(verilog.read_bytes()).hexdigest()
+    if p.get("verilog_sha256") == current:
+        return None          # the same Verilog: its results belong in the key's archive, not here
+    at = p.get("commit") or "an unknown commit"
+    mark = {"commit": p.get("commit"), "dirty": p.get("dirty"), "when": p.get("when"),
+            "verilog_sha256": p.get("verilog_sha256"), "current_verilog_sha256": current}
+    return {**old, "label": config_label(kwargs, defaults), "cached": True, "earlier_rtl": mark,
+            "provenance": {**p, "source": f"recorded in {repo_relative(path)} for an earlier RTL: Verilog "
+                                          f"{str(p.get('verilog_sha256'))[:12]} at commit {at}; the current "
+                                          f"sources generate Verilog {current[:12]} for this configuration"}}
+
+
 def _synthesize(verilog: Path, seeds, settings: FpgaSettings) -> dict:
     """:func:`reports.fpga.synthesize` of the engine's top level under ``settings``."""
     return fpga.synthesize(verilog, TOP, device=settings.device, package=settings.package, seeds=seeds,
@@ -257,13 +325,17 @@ def _figures_from_demand(demand: dict) -> dict:
             "lutram_ramw": used("TRELLIS_RAMW"), "comb": used("TRELLIS_COMB"), "utilisation": util}
 
 
-def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, defaults: dict | None = None) -> dict:
+def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, defaults: dict | None = None,
+                      earlier_rtl: bool = False) -> dict:
     """Place and route one configuration on every seed; one report row.
 
     ``on_seed`` is called after each seed (progress).  The row holds the
     resource and fmax figures described in the module docstring, ``status``,
     ``reason``, per-seed fmax (``None`` where that seed failed),
     ``failed_seeds``, tool versions and run times, and ``provenance``.
+    With ``earlier_rtl``, a configuration whose Verilog has no result or
+    failure record for any seed returns its row recorded for an earlier RTL
+    (:func:`record_rows`), with ``earlier_rtl`` set, when there is one.
     """
     defaults = engine_defaults() if defaults is None else defaults
     measured_at, restored = {}, None
@@ -282,6 +354,13 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
     row["verilog"] = repo_relative(verilog)
     key, folder = _fpga_folder(verilog, settings)
     row["fpga_key"] = key
+    if earlier_rtl and not any(_seed_known(settings, key, folder, s) for s in settings.seeds):
+        old = _earlier_row(kwargs, settings, verilog, defaults)
+        if old is not None:
+            for _ in settings.seeds:
+                if on_seed:
+                    on_seed()
+            return old
     ok, failures = {}, {}
     for i, seed in enumerate(settings.seeds):
         res = _run_seed(verilog, seed, settings, key, folder)
@@ -350,10 +429,12 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
 
 
 def run_sweep(configs: list[dict], settings: FpgaSettings, *, progress: bool | None = None,
-              desc: str = "ECP5 place & route") -> list[dict]:
+              desc: str = "ECP5 place & route", earlier_rtl: Callable[[dict], bool] | None = None) -> list[dict]:
     """:func:`synthesize_config` for every configuration, ``settings.jobs`` at a time.
 
     A tqdm bar counts (configuration, seed) pairs; cached pairs pass at once.
+    ``earlier_rtl(kwargs)`` says whether a configuration may show its row
+    recorded for an earlier RTL (default: none may).
     """
     defaults = engine_defaults()
     show = sys.stderr.isatty() if progress is None else progress
@@ -372,7 +453,8 @@ def run_sweep(configs: list[dict], settings: FpgaSettings, *, progress: bool | N
     def one(i):
         with lock:   # name what is running: one seed of a large build takes a long time
             bar.set_postfix_str(config_label(configs[i], defaults), refresh=True)
-        return synthesize_config(configs[i], settings, on_seed=tick, defaults=defaults)
+        return synthesize_config(configs[i], settings, on_seed=tick, defaults=defaults,
+                                 earlier_rtl=bool(earlier_rtl and earlier_rtl(configs[i])))
 
     try:
         if settings.jobs <= 1:
@@ -399,12 +481,37 @@ def archive_rows(rows: list[dict], settings: FpgaSettings) -> Path | None:
     results = []
     for row in rows:
         seeds = [s for s, f in zip(row["seeds"], row["fmax_mhz_per_seed"]) if f is not None]
-        if row["status"] != "ok" or not seeds:
+        if row["status"] != "ok" or not seeds or row.get("earlier_rtl"):
             continue
         verilog = Path(row["verilog"])
         results.append(_synthesize(verilog if verilog.is_absolute() else REPO_ROOT / verilog, seeds, settings))
     archive_failures(rows, settings)
+    record_rows(rows, settings)
     return fpga.archive_results(results, settings.archive)
+
+
+def record_rows(rows: list[dict], settings: FpgaSettings) -> Path | None:
+    """Record the rows measured on the current Verilog (routed, or a deterministic
+    failure) in :func:`row_archive` by :func:`row_id`, replacing older rows of the
+    same configuration; other entries are kept.  Returns the file's path
+    (``None``: no archive, or nothing to record)."""
+    path = row_archive(settings)
+    if path is None:
+        return None
+    data = fpga._read_json(path) or {}
+    entries = dict(data.get("entries", {}))
+    for row in rows:
+        if row.get("earlier_rtl") or not (row["status"] == "ok" or row["status"] in DETERMINISTIC_FAILURES):
+            continue
+        entries[row_id(row["engine"], settings)] = {k: v for k, v in row.items() if k not in _RUN_FIELDS}
+    if not entries and not path.is_file():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fpga._write_json(path, {"schema": ROW_ARCHIVE_SCHEMA,
+                            "what": "ECP5 report rows by engine configuration and flow, not by Verilog: shown, "
+                                    "marked 'earlier RTL', until the current Verilog is measured (reports/sweep.py)",
+                            "entries": dict(sorted(entries.items()))})
+    return path
 
 
 def archive_failures(rows: list[dict], settings: FpgaSettings) -> Path | None:

@@ -10,6 +10,7 @@ simulator (about 20 s cold, cached; no C++ build needed).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import numbers
 
@@ -17,7 +18,7 @@ import numpy as np
 import pytest
 
 from reports import comparison, plots, sweep
-from reports.__main__ import PLOT_FILES, build_report, quick_options
+from reports.__main__ import PLOT_FILES, _earlier_text, build_report, quick_options
 from reports.provenance import KINDS, REQUIRED_KEYS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -321,3 +322,63 @@ def test_a_partial_sweep_names_its_configurations():
     for bad in ("16", "x:int8", "8:"):
         with pytest.raises(argparse.ArgumentTypeError):
             _pair(bad)
+
+
+def test_rows_recorded_for_an_earlier_rtl_are_shown_marked_only_when_nothing_current_exists(tmp_path, monkeypatch):
+    settings = sweep.FpgaSettings(build_dir=tmp_path / "fpga", failure_dir=tmp_path / "failures",
+                                  archive=tmp_path / "data" / "fpga-results.json", seeds=(1,))
+    kwargs = sweep.engine_kwargs(2, "int8", sweep.QUICK_SIZES)
+    verilog, config = sweep.generate_verilog(kwargs)
+    current = hashlib.sha256(verilog.read_bytes()).hexdigest()
+    prov = {"kind": "measured", "where": "test", "when": "2026-12-01T10:00:00+00:00", "commit": "abc1234" + "0" * 33,
+            "dirty": False, "verilog_sha256": "0" * 64}
+    measured = {**sweep._row_base(kwargs, sweep.engine_defaults()), **sweep._empty_figures(), "engine": config,
+                "status": "ok", "reason": None, "seeds": [1], "fmax_mhz_per_seed": [77.0], "fmax_mhz_median": 77.0,
+                "lut4": 1234, "cached": False, "throughput": {"rois_per_s": 5.0}, "provenance": prov}
+    flaky = {**measured, "dtype": "int16", "engine": {**config, "dtype": "int16"}, "status": "tool failure"}
+    path = sweep.record_rows([measured, flaky], settings)
+    entries = json.loads(path.read_text())["entries"]
+    # Keyed by configuration and flow; a tool failure is not a property of the design.
+    assert list(entries) == [sweep.row_id(kwargs, settings)]
+    assert not {"cached", "throughput"} & set(entries[sweep.row_id(kwargs, settings)])
+    assert sweep.row_id(kwargs, dataclasses.replace(settings, seeds=(1, 2))) != sweep.row_id(kwargs, settings)
+
+    ran = []
+
+    def no_tools(v, seeds, s):
+        ran.append(seeds)
+        raise RuntimeError("nextpnr-ecp5 failed (exit status 137)")
+    monkeypatch.setattr(sweep, "_synthesize", no_tools)
+    row = sweep.synthesize_config(kwargs, settings, earlier_rtl=True)
+    assert not ran and row["status"] == "ok" and row["fmax_mhz_median"] == 77.0 and row["lut4"] == 1234
+    mark = row["earlier_rtl"]
+    assert mark["commit"] == prov["commit"] and mark["verilog_sha256"] == "0" * 64
+    assert mark["current_verilog_sha256"] == current
+    assert "earlier RTL" in row["provenance"]["source"] and row["provenance"]["commit"] == prov["commit"]
+    assert "earlier RTL (commit abc1234)" in _earlier_text(row)
+    # Never recorded again as a measurement of its own, nor archived by key.
+    again = sweep.record_rows([row], settings)
+    assert json.loads(again.read_text())["entries"] == entries
+    # Not asked for: the tools run on the current Verilog.
+    assert sweep.synthesize_config(kwargs, settings)["status"] == "tool failure" and ran == [(1,)]
+    # A result for the current Verilog (here a committed failure) wins over the recorded row.
+    key, _ = sweep._fpga_folder(verilog, settings)
+    sweep._failure_path(settings, key, 1).parent.mkdir(parents=True, exist_ok=True)
+    sweep._failure_path(settings, key, 1).write_text(json.dumps(
+        {"status": "does not fit", "reason": "x", "seed": 1, "date": None, "demand": None}))
+    current_row = sweep.synthesize_config(kwargs, settings, earlier_rtl=True)
+    assert current_row["status"] == "does not fit" and not current_row.get("earlier_rtl") and ran == [(1,)]
+    # A recorded row of the same Verilog is not "earlier".
+    sweep._failure_path(settings, key, 1).unlink()
+    sweep.record_rows([{**measured, "provenance": {**prov, "verilog_sha256": current}}], settings)
+    assert sweep.synthesize_config(kwargs, settings, earlier_rtl=True)["status"] == "tool failure"
+
+    # Workload times use a current build before an earlier one, and flag the earlier one.
+    shape = comparison.geometry("fast-rcnn-vgg16", "int16", 8)["problem"]
+    base = {"status": "ok", "lanes": 8, "dtype": "int16", "lut4": 10, "engine": sweep.engine_kwargs(8, "int16"),
+            "provenance": prov}
+    old = {**base, "label": "old", "fmax_mhz_median": 90.0, "earlier_rtl": mark}
+    new = {**base, "label": "new", "fmax_mhz_median": 80.0}
+    assert comparison.fmax_for(shape, 8, "int16", [old, new], None)["fmax_mhz"] == 80.0
+    got = comparison.fmax_for(shape, 8, "int16", [old], None)
+    assert got["fmax_mhz"] == 90.0 and got["stale"] is True
