@@ -116,6 +116,15 @@ def _workload_build_configs(opts: Options, default_kwargs: dict) -> list[dict]:
     return out
 
 
+def earlier_rtl_rule(opts: Options):
+    """Which configurations may show a row recorded for an earlier RTL
+    (``sweep.run_sweep``'s ``earlier_rtl``): with ``opts.earlier_rtl``, all
+    but the default configuration, whose fmax is the engine's headline
+    figure and so is always measured on the current Verilog."""
+    default_kwargs = sweep.engine_kwargs(opts.engine_lanes, opts.engine_dtype)
+    return lambda kwargs: opts.earlier_rtl and kwargs != default_kwargs
+
+
 def build_report(opts: Options) -> dict:
     """Measure (or fetch from the caches) every figure and write the report files.
 
@@ -133,11 +142,7 @@ def build_report(opts: Options) -> dict:
     t0 = time.perf_counter()
     configs = [sweep.engine_kwargs(lanes, dt, opts.sizes) for lanes, dt in opts.sweep_pairs()]
     default_kwargs = sweep.engine_kwargs(opts.engine_lanes, opts.engine_dtype)
-
-    def earlier_rtl(kwargs):
-        # The default configuration's fmax is the engine's headline figure:
-        # always measured on the current Verilog.
-        return opts.earlier_rtl and kwargs != default_kwargs
+    earlier_rtl = earlier_rtl_rule(opts)
     rows = sweep.run_sweep(configs, opts.fpga, progress=opts.progress, desc="ECP5 sweep", earlier_rtl=earlier_rtl)
     steps["fpga_sweep_s"] = time.perf_counter() - t0
 

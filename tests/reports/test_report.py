@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from reports import comparison, plots, sweep
-from reports.__main__ import PLOT_FILES, _earlier_text, build_report, quick_options
+from reports.__main__ import PLOT_FILES, _earlier_text, build_report, earlier_rtl_rule, full_options, quick_options
 from reports.provenance import KINDS, REQUIRED_KEYS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -314,7 +314,7 @@ def test_pareto_front():
 def test_a_partial_sweep_names_its_configurations():
     import argparse
 
-    from reports.__main__ import _pair, full_options
+    from reports.__main__ import _pair
     assert full_options(pairs=((4, "int8"), (8, "int16"))).sweep_pairs() == [(4, "int8"), (8, "int16")]
     full = full_options().sweep_pairs()
     assert len(full) == len(sweep.SWEEP_LANES) * len(sweep.SWEEP_DTYPES) and full[0] == (4, "int8")
@@ -382,3 +382,11 @@ def test_rows_recorded_for_an_earlier_rtl_are_shown_marked_only_when_nothing_cur
     assert comparison.fmax_for(shape, 8, "int16", [old, new], None)["fmax_mhz"] == 80.0
     got = comparison.fmax_for(shape, 8, "int16", [old], None)
     assert got["fmax_mhz"] == 90.0 and got["stale"] is True
+
+
+def test_only_a_full_report_shows_earlier_rtl_rows_and_never_for_the_default_build():
+    rule = earlier_rtl_rule(full_options())
+    assert rule(sweep.engine_kwargs(16, "int8")) and rule(sweep.engine_kwargs(8, "int16", {"max_pooled": 14}))
+    assert not rule(sweep.engine_kwargs(8, "int16"))
+    assert not earlier_rtl_rule(full_options(earlier_rtl=False))(sweep.engine_kwargs(16, "int8"))
+    assert not earlier_rtl_rule(quick_options())(sweep.engine_kwargs(4, "int8", sweep.QUICK_SIZES))
