@@ -517,9 +517,14 @@ def _measured_here() -> dict:
     return {"date": utc_now(), "machine": machine(), "commit": state["commit"], "dirty": state["dirty"]}
 
 
+def archived_entry(key: str, archive: Path | None) -> dict | None:
+    """The archive's entry for the full cache ``key`` (yosys and per-seed results), or ``None``."""
+    return (_read_json(Path(archive)) or {}).get("entries", {}).get(key) if archive else None
+
+
 def _restore(cfg: Path, key: str, seeds: Sequence[int], archive: Path | None) -> None:
     """Copy archived results for ``key`` into the cache folder where it lacks them."""
-    entry = (_read_json(archive) or {}).get("entries", {}).get(key) if archive else None
+    entry = archived_entry(key, archive)
     if not entry:
         return
     from .provenance import repo_relative

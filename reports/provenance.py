@@ -57,13 +57,13 @@ def git_state() -> dict:
     return {"commit": commit, "dirty": dirty, "commit_text": text}
 
 
-@functools.lru_cache(maxsize=1)
 def repo_relative(path: str | os.PathLike) -> str:
     """``path`` relative to the repository when it lies inside it (how files are named in data), else as given."""
     path = Path(path)
     return str(path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path)
 
 
+@functools.lru_cache(maxsize=1)
 def machine() -> str:
     """``host (arch, N cores, CPU model)`` of this machine."""
     model = None

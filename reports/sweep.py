@@ -223,6 +223,11 @@ def _archived_failure(settings: FpgaSettings, key: str, seed: int) -> dict | Non
     return None if entry is None else {**entry, "restored_from": repo_relative(path)}
 
 
+def _failure_record(settings: FpgaSettings, key: str, seed: int) -> dict | None:
+    """The failure of ``seed`` under ``key``: this machine's record, else the committed one, else ``None``."""
+    return fpga._read_json(_failure_path(settings, key, seed)) or _archived_failure(settings, key, seed)
+
+
 def row_archive(settings: FpgaSettings) -> Path | None:
     """The committed rows by configuration: beside ``settings.archive`` (``None`` without one)."""
     return None if settings.archive is None else Path(settings.archive).with_name(ROW_ARCHIVE_NAME)
@@ -239,15 +244,12 @@ def row_id(params: dict, settings: FpgaSettings) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _seed_known(settings: FpgaSettings, key: str, folder: Path, seed: int) -> bool:
-    """Whether ``seed`` of the Verilog behind ``key`` has a result or a failure
-    record anywhere (so that no tool has to run for it)."""
-    if (folder / f"seed_{seed}" / "result.json").is_file() or _failure_path(settings, key, seed).is_file():
-        return True
-    archived = (fpga._read_json(Path(settings.archive)) or {}) if settings.archive is not None else {}
-    if str(seed) in archived.get("entries", {}).get(key, {}).get("seeds", {}):
-        return True
-    return _archived_failure(settings, key, seed) is not None
+def _nothing_known(settings: FpgaSettings, key: str, folder: Path) -> bool:
+    """Whether no seed of the Verilog behind ``key`` has a result (cache or
+    archive) or a failure record, so that every seed would need the tools."""
+    archived = (fpga.archived_entry(key, settings.archive) or {}).get("seeds", {})
+    return not any((folder / f"seed_{s}" / "result.json").is_file() or str(s) in archived
+                   or _failure_record(settings, key, s) is not None for s in settings.seeds)
 
 
 def _earlier_row(kwargs: dict, settings: FpgaSettings, verilog: Path, defaults: dict) -> dict | None:
@@ -279,7 +281,7 @@ def _synthesize(verilog: Path, seeds, settings: FpgaSettings) -> dict:
 
 def _run_seed(verilog: Path, seed: int, settings: FpgaSettings, key: str, folder: Path) -> dict:
     """One seed: ``{"ok": True, "result": ...}`` or ``{"ok": False, "status", "reason", ...}``."""
-    cached = fpga._read_json(_failure_path(settings, key, seed)) or _archived_failure(settings, key, seed)
+    cached = _failure_record(settings, key, seed)
     if cached is not None:
         return {**cached, "ok": False, "cached": True}
     try:
@@ -354,7 +356,7 @@ def synthesize_config(kwargs: dict, settings: FpgaSettings, *, on_seed=None, def
     row["verilog"] = repo_relative(verilog)
     key, folder = _fpga_folder(verilog, settings)
     row["fpga_key"] = key
-    if earlier_rtl and not any(_seed_known(settings, key, folder, s) for s in settings.seeds):
+    if earlier_rtl and _nothing_known(settings, key, folder):
         old = _earlier_row(kwargs, settings, verilog, defaults)
         if old is not None:
             for _ in settings.seeds:
