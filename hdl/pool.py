@@ -5,18 +5,20 @@ channels wide.  A RoI's window is streamed row by row; each element is read
 once and compared as few times as the bins that contain it.
 
 Row stage
-    ``max_pooled`` row accumulators per lane (key, -0.0 flag, flat index).
-    Every beat is compared against all column bins in parallel; bin ``pw``
+    ``max_pooled`` row maxima per lane (key, -0.0 flag, flat index).  Every
+    beat is compared against all column bins in parallel; bin ``pw``
     updates iff ``wstart[pw] <= w < wend[pw]`` and ``key > acc`` (strict:
-    the first element in raster order keeps ties).  The accumulators restart
-    from the init key on each row's first beat, so rows stream back to back.
-    At the end of a row the whole vector moves to the *pending* FIFO (two
-    entries: the next row already streams into the accumulators, and the
-    row after it may finish before the vertical stage is done with the
-    first).  The row stage takes a row's last beat on a registered *space*
-    flag (fewer than two entries at the start of the cycle), so its take,
-    and the tag stage's ready behind it, depend on flip-flops only, not on
-    the vertical and output stages' state of the same cycle.
+    the first element in raster order keeps ties).  The compare looks one
+    beat ahead (``acc = g ? p : A``, see the row stage below), so it drives
+    one flip-flop per bin and lane and the row's result is complete the
+    cycle after its last beat, when it moves to the *pending* FIFO (two
+    entries: the next row already streams into the row stage, and the row
+    after it may finish before the vertical stage is done with the first).
+    The row stage takes a row's last beat on a registered *space* flag
+    (fewer than two entries, the push in flight included, at the start of
+    the cycle), so its take, and the tag stage's ready behind it, depend on
+    flip-flops only, not on the vertical and output stages' state of the
+    same cycle.
 
 Vertical stage
     Bin accumulators ``B[bank][ph]`` live in ``max_pooled`` memories, one
@@ -433,50 +435,72 @@ class _PoolSlice(wiring.Component):
                 load_tag(0, self.last_beat)
 
         # ---------------- row stage (R) -----------------------------------
-        # The accumulators go back to the init records right after a row's
-        # last beat (not through a first-beat select in front of the
-        # comparators), so the loop is compare + select only.
-        # Reset-less too: after a (soft) reset ``racc_clear`` reloads the init
-        # records once (through the same select as a row's last beat; the
-        # FIFOs are empty then, so no beat is taken in that cycle).
-        # ``racc_clear`` drops in the first cycle after reset; it stays up
-        # only while ``t_valid`` (never the case then), which keeps each
-        # slice's copy distinct: synthesis merged the identical copies into
-        # one flip-flop driving the set/reset of every slice's accumulators
-        # across the device (18.4 ns of routing, the critical path of 3b2b5fe).
-        racc = [Signal(gw, init=sum(dt.init_key << (i * lw) for i in range(L)), reset_less=True, name=f"racc{pw}")
-                for pw in range(P)]
-        racc_clear = Signal(init=1)
-        racc_next = [Signal(gw, name=f"racc_next{pw}") for pw in range(P)]
-        for pw in range(P):
-            nxt = []
-            for lane in range(L):
-                cur = self._rec(racc[pw], lane)
-                e = self._rec(t_recs, lane)
-                nxt.append(Mux(t_wmask[pw] & (e[:kw] > cur[:kw]), e, cur))
-            m.d.comb += racc_next[pw].eq(Cat(*nxt))
-
-        # One enable per pw bin, which also needs the bin's column mask: a
-        # bin outside the beat's mask keeps its value anyway (racc_next
-        # equals racc there) unless the row ends.  The masks make the seven
-        # enables distinct logic, so synthesis keeps them apart and each
-        # drives one bin's records (``lanes * lw`` flip-flops) instead of one
-        # net reaching all of the slice's accumulators (a routed critical
-        # path: 10.5 ns on that net in slice 7, 2026-12-03).
-        for pw in range(P):
-            with m.If(t_valid & ~t_skip & (t_wmask[pw] | t_last) & (~t_last | space)):
-                m.d.sync += racc[pw].eq(Mux(t_last, init_grp, racc_next[pw]))
-
+        # Lookahead compare.  Bin ``pw``'s running maximum of the row, per
+        # lane, is ``acc = g ? p : A``: ``p`` holds the previous beat's
+        # records (one copy per lane, shared by the bins), ``A`` the maximum
+        # before that beat, ``g`` one bit per bin and lane, "that beat won
+        # in this bin".  A new beat ``e`` compares against both candidates at
+        # once, ``g' = in_bin & (first ? e > init : g ? e > p : e > A)``
+        # (``e > p`` is one comparator per lane, shared by the bins), and
+        # ``A`` loads ``first ? init : p`` only where ``g`` is set.  The
+        # compare thus drives one flip-flop per bin and lane; before, a
+        # ``lanes * lw``-bit select fed by the compare wrote the accumulators
+        # and the pending LUT-RAM in the same cycle, every slice's routed
+        # critical path at a41d1b8 (12.3-14.9 ns; 2026-12-03 sweep).  Ties
+        # keep the earlier element (strict ``>``), as before.
+        # The row's result is complete the cycle after its last beat: the
+        # push into the pending FIFO is registered (``r_push``), the only
+        # cycle effect (``StageTiming.pend_to_vertical`` 2), and ``space``
+        # counts the push in flight as an entry, so the take rule is the
+        # same as before.  ``A``, ``p`` and ``g`` need no reset: ``first``
+        # (reset to 1) ignores them, and a push follows a last beat, which
+        # has written them.
+        r_first = Signal(init=1)
+        r_p = Signal(gw, reset_less=True)
+        r_a = [Signal(gw, reset_less=True, name=f"racc{pw}") for pw in range(P)]
+        r_g = [Signal(L, reset_less=True, name=f"rwin{pw}") for pw in range(P)]
+        r_beat = Signal()          # the row stage takes a beat this cycle
         push = Signal()            # a row (or skip token) enters the pending FIFO
+        m.d.sync += push.eq(0)
+        e_gt_init, e_gt_p = [], []
+        for lane in range(L):
+            ek = self._rec(t_recs, lane)[:kw]
+            e_gt_init.append(ek > dt.init_key)
+            e_gt_p.append(ek > self._rec(r_p, lane)[:kw])
+        with m.If(r_beat):
+            m.d.sync += [r_p.eq(t_recs), r_first.eq(t_last)]
+            for pw in range(P):
+                wins = []
+                for lane in range(L):
+                    e_gt_a = self._rec(t_recs, lane)[:kw] > self._rec(r_a[pw], lane)[:kw]
+                    wins.append(t_wmask[pw] & Mux(r_first, e_gt_init[lane],
+                                                  Mux(r_g[pw][lane], e_gt_p[lane], e_gt_a)))
+                    # One enable per bin and lane, from flip-flops: the
+                    # accumulator only changes when the previous beat won.
+                    with m.If(r_first | r_g[pw][lane]):
+                        m.d.sync += self._rec(r_a[pw], lane).eq(Mux(r_first, init_rec, self._rec(r_p, lane)))
+                m.d.sync += r_g[pw].eq(Cat(*wins))
+        r_acc = [Cat(*(Mux(r_g[pw][lane], self._rec(r_p, lane), self._rec(r_a[pw], lane)) for lane in range(L)))
+                 for pw in range(P)]
+
+        # The pushed row's fields, registered with the take of its last beat
+        # (the tag register holds the next item by the time of the push).
+        p_mask = Signal(P)
+        p_last_row = Signal()
+        p_last_tile = Signal()
+        p_skip = Signal()
+        p_slot = Signal(range(self.slots))
         with m.If(t_valid & (t_skip | t_last)):
             with m.If(space):
-                m.d.comb += [r_take.eq(1), push.eq(1)]
+                m.d.comb += r_take.eq(1)
+                m.d.sync += [push.eq(1), p_mask.eq(Mux(t_skip, 0, t_hmask)), p_last_row.eq(t_last_row),
+                             p_last_tile.eq(t_last_tile), p_skip.eq(t_skip), p_slot.eq(t_slot)]
         with m.Elif(t_valid):
             m.d.comb += r_take.eq(1)
-        push_mask = Mux(t_skip, 0, t_hmask)
+        m.d.comb += r_beat.eq(r_take & ~t_skip)
         # Entries leave in the order they came, so entry k's vector is at k mod 2.
         for pw in range(P):
-            m.d.comb += [vec_wp[pw].addr.eq(wptr), vec_wp[pw].data.eq(racc_next[pw]), vec_wp[pw].en.eq(push),
+            m.d.comb += [vec_wp[pw].addr.eq(wptr), vec_wp[pw].data.eq(r_acc[pw]), vec_wp[pw].en.eq(push),
                          vec_rp[pw].addr.eq(rptr)]
         with m.If(push):
             m.d.sync += wptr.eq(~wptr)
@@ -499,18 +523,19 @@ class _PoolSlice(wiring.Component):
                 load_head(tl_mask, tl_last_row, tl_last_tile, tl_skip, tl_slot)
                 m.d.sync += tl_valid.eq(0)
             with m.Elif(push):
-                load_head(push_mask, t_last_row, t_last_tile, t_skip, t_slot)
+                load_head(p_mask, p_last_row, p_last_tile, p_skip, p_slot)
         with m.Elif(push):
             m.d.sync += [
-                tl_valid.eq(1), tl_mask.eq(push_mask), tl_last_row.eq(t_last_row),
-                tl_last_tile.eq(t_last_tile), tl_skip.eq(t_skip), tl_slot.eq(t_slot),
+                tl_valid.eq(1), tl_mask.eq(p_mask), tl_last_row.eq(p_last_row),
+                tl_last_tile.eq(p_last_tile), tl_skip.eq(p_skip), tl_slot.eq(p_slot),
             ]
-        m.d.sync += space.eq(head_free | ~(tl_valid | push))
+        # Entries after this cycle, plus the push this cycle's take starts,
+        # fewer than two.  (Head, tail and a push in flight are never all
+        # three present: the take waits for ``space``.)
+        next_push = t_valid & (t_skip | t_last) & space
+        m.d.sync += space.eq(Mux(head_free, ~((tl_valid | push) & next_push), ~(tl_valid | push | next_push)))
         with m.If(v_go | (head_free & (tl_valid | push))):
             m.d.sync += [ra.eq(addr(vbank_d, low_d)) for ra in v_raddr]
-
-        with m.If(racc_clear):
-            m.d.sync += [*(r.eq(init_grp) for r in racc), racc_clear.eq(t_valid)]
 
         # ---------------- output stage ------------------------------------
         # O1 and O2 are plain pipeline registers (no stall): O1 holds the

@@ -166,7 +166,10 @@ class StageTiming:
         the beat; the tag register refills in the cycle it empties.
     pend_to_vertical : int
         A row's last beat (or skip token) taken by the row stage to its
-        first vertical op (pending register).
+        first vertical op: the row's maximum is complete the cycle after
+        its last beat (the row stage's lookahead compare), the push into
+        the pending FIFO is registered, and V0 starts from the pending
+        register.
     tile_to_output : int
         A tile's last vertical op to its first output load (``v1_tile_end``,
         then ``full``).
@@ -193,7 +196,7 @@ class StageTiming:
     ar_slice: int = 1
     fifo_latency: int = 2
     tag_to_row: int = 1
-    pend_to_vertical: int = 1
+    pend_to_vertical: int = 2
     tile_to_output: int = 2
     output_to_accept: int = 3
     release: int = 1
