@@ -26,11 +26,13 @@ Vertical stage
     all at the same address.  For a pending row ``h`` the ph mask
     ``hstart[ph] <= h < hend[ph]`` is walked one set bit per cycle: V0 reads
     ``B[ph]`` (a copy of the row vector travels along, so the pending slot
-    frees on the last ph's V0), V1 compares the whole vector in parallel and
-    writes back.  V0 registers the entry already resolved: the init records
-    on the entry's first touch in the tile (no clear pass), V1's result of
-    the same cycle when V1 is writing that entry (back-to-back rows on the
-    same ``ph``), else the memory.
+    frees on the last ph's V0), V1 compares the whole vector in parallel
+    (one "row wins" bit per lane and bin) and V2 writes the winner back.
+    V0 registers the entry already resolved: the init records on the
+    entry's first touch in the tile (no clear pass), V1's value before its
+    row when V1 holds the same entry (V1 then compares against both
+    candidates of that op's result, so back-to-back rows on one ``ph`` take
+    one cycle each), V2's result when V2 writes that entry, else the memory.
 
 Output stage
     When a tile's last row is merged its bank is handed over (``full``) and
@@ -325,6 +327,7 @@ class _PoolSlice(wiring.Component):
         ]
         v1_write = Signal()
         v1_bank = Signal()
+        v1_ph = Signal(range(max(P, 2)))
         v1_vec = [Signal(gw, reset_less=True, name=f"v1_vec{pw}") for pw in range(P)]
         v1_tile_end = Signal()
         v1_slot = Signal(range(self.slots))
@@ -332,28 +335,75 @@ class _PoolSlice(wiring.Component):
         v1_skip = Signal()
         m.d.sync += [v1_write.eq(0), v1_tile_end.eq(0)]
         v1_acc = [Signal(gw, reset_less=True, name=f"v1_acc{pw}") for pw in range(P)]
-        # The two selects of v1_acc drive every bit of it, so they come from
+        # V1 -> V2 (lookahead, as in the row stage): V1 only compares, and
+        # registers one "the row won" bit per lane (``v2_g``) beside the row
+        # vector and the accumulator; V2 writes ``g ? row : acc`` into the
+        # bin memory, a select from flip-flops.  At a41d1b8 V1 compared and
+        # selected in one cycle, and with the row stage's loop gone that
+        # loop (``v1_vec`` / ``v1_acc`` -> compare -> 36-bit select -> bin
+        # LUT-RAM or ``v1_acc``) was every seed's routed critical path
+        # (12.4-14.0 ns, 2026-12-03).  An op on the entry V2 is merging
+        # (``v1_fwd``: consecutive rows on the same ph) compares against
+        # both candidates of V2's result, ``v2_g ? v2_r : v1_acc`` (V0 then
+        # loaded ``v1_acc`` with V2's accumulator), so the chain of merges
+        # into one entry still takes one cycle per row.
+        v2_write = Signal()
+        v2_tile_end = Signal()
+        v2_bank = Signal()
+        v2_r = [Signal(gw, reset_less=True, name=f"v2_r{pw}") for pw in range(P)]
+        v2_acc = [Signal(gw, reset_less=True, name=f"v2_acc{pw}") for pw in range(P)]
+        v2_g = [Signal(L, reset_less=True, name=f"v2_g{pw}") for pw in range(P)]
+        v1_fwd = Signal(reset_less=True)
+        v1_g, v1_eff, v2_data = [], [], []
+        for pw in range(P):
+            wins, eff, wdata = [], [], []
+            for lane in range(L):
+                r = self._rec(v1_vec[pw], lane)
+                a = self._rec(v1_acc[pw], lane)
+                r2 = self._rec(v2_r[pw], lane)
+                chain = v1_fwd & v2_g[pw][lane]
+                wins.append(Mux(chain, r[:kw] > r2[:kw], r[:kw] > a[:kw]))   # strict: earlier rows keep ties
+                eff.append(Mux(chain, r2, a))
+                wdata.append(Mux(v2_g[pw][lane], r2, self._rec(v2_acc[pw], lane)))
+            v1_g.append(Cat(*wins))
+            v1_eff.append(Cat(*eff))           # the entry's value before V1's row (from flip-flops)
+            v2_data.append(Cat(*wdata))        # the entry's value after V2's row (from flip-flops)
+        m.d.sync += [
+            v2_write.eq(v1_write), v2_tile_end.eq(v1_tile_end), v2_bank.eq(v1_bank),
+            *(r.eq(v) for r, v in zip(v2_r, v1_vec)), *(a.eq(e) for a, e in zip(v2_acc, v1_eff)),
+            *(g.eq(w) for g, w in zip(v2_g, v1_g)),
+        ]
+        with m.If(v1_write):
+            m.d.sync += [wa.eq(addr(v1_bank, v1_ph)) for wa in v_waddr]
+        for pw in range(P):
+            m.d.comb += [wp[pw].addr.eq(v_waddr[pw]), wp[pw].data.eq(v2_data[pw]), wp[pw].en.eq(v2_write)]
+        # The selects of v1_acc drive every bit of it, so they come from
         # registers, computed a cycle ahead from the next state: ``first``
-        # (the entry V0 reads has not been touched in this tile) and ``fwd``
-        # (V0 reads the entry V1 writes in the same cycle: this cycle's op
-        # and the next one share bank and ph).
+        # (the entry V0 reads has not been touched in this tile), ``fwd``
+        # (V1 holds an op on the same entry: take its value before its row,
+        # V1 then compares against both candidates) and ``fwd2`` (V2 writes
+        # the entry in this cycle, which the memory read cannot see yet).
         v_op = Signal()
         m.d.comb += v_op.eq(v_go & (pend_mask != 0))
         v_first = Signal()
         v_fwd = Signal()
+        v_fwd2 = Signal()
         m.d.sync += [
             v_first.eq(~touched_d.bit_select(low_d, 1)),
             v_fwd.eq(v_op & (vbank_d == vbank) & (low_d == low)),
+            v_fwd2.eq(v1_write & (vbank_d == v1_bank) & (low_d == v1_ph)),
+            v1_fwd.eq(v_fwd),
             # Loaded every cycle (only used after an op): no enable on these 2 x P groups of flip-flops.
             *(v1_vec[pw].eq(vec_rp[pw].data) for pw in range(P)),
-            *(v1_acc[pw].eq(Mux(v_first, init_grp, Mux(v_fwd, wp[pw].data, rp_v[pw].data))) for pw in range(P)),
+            *(v1_acc[pw].eq(Mux(v_first, init_grp, Mux(v_fwd, v1_eff[pw], Mux(v_fwd2, v2_data[pw], rp_v[pw].data))))
+              for pw in range(P)),
         ]
         with m.If(v_go):
             m.d.comb += low_d.eq(lowest(remaining))
             m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
             with m.If(pend_mask != 0):
                 m.d.comb += touched_d.eq(touched | (Const(1, P) << low))
-                m.d.sync += [v1_write.eq(1), *(wa.eq(addr(vbank, low)) for wa in v_waddr)]
+                m.d.sync += [v1_write.eq(1), v1_ph.eq(low)]
             with m.If(pend_one):
                 m.d.sync += pend_valid.eq(0)
                 with m.If(pend_last_row):
@@ -363,26 +413,15 @@ class _PoolSlice(wiring.Component):
                         v1_skip.eq(pend_skip),
                     ]
                     m.d.comb += [vbank_d.eq(~vbank), touched_d.eq(0)]
-        # V1: merge the row vector into B[ph] (strict >, earlier rows keep ties).
-        for pw in range(P):
-            merged = []
-            for lane in range(L):
-                a = self._rec(v1_acc[pw], lane)
-                r = self._rec(v1_vec[pw], lane)
-                merged.append(Mux(r[:kw] > a[:kw], r, a))
-            m.d.comb += [
-                wp[pw].addr.eq(v_waddr[pw]),
-                wp[pw].data.eq(Cat(*merged)),
-                wp[pw].en.eq(v1_write),
-            ]
         # Non-empty row / column bins of the finished tile's RoI, registered
-        # with the bank hand-over so the output stage does not compare edges.
+        # at V1 (the bank is not the output stage's until ``full``, set
+        # after V2's last write), so the output stage does not compare edges.
         v1_rne = self.slot_rne[v1_slot]
         v1_cne = self.slot_cne[v1_slot]
         for b in range(2):
             with m.If(v1_tile_end & (v1_bank == b)):
                 m.d.sync += [info_last[b].eq(v1_last), info_rne[b].eq(Mux(v1_skip, 0, v1_rne)), info_cne[b].eq(v1_cne)]
-        m.d.sync += full.eq((full & ~out_clear) | Mux(v1_tile_end, Const(1, 2) << v1_bank, 0))
+        m.d.sync += full.eq((full & ~out_clear) | Mux(v2_tile_end, Const(1, 2) << v2_bank, 0))
 
         # ---------------- tag stage (T) -----------------------------------
         # One register stage in front of the row stage: it takes the beats,

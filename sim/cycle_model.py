@@ -72,14 +72,15 @@ and tile (never per cycle) in a compiled loop (:func:`_schedule`):
   before it has left the FIFO (its last vertical op) in an earlier cycle;
   the tag register waits with it.
 * **vertical stage**: one cycle per ph bin holding the row (at least one),
-  starting the cycle after the row stage took the row's last beat and
+  starting two cycles after the row stage took the row's last beat (the
+  row's maximum completes, then the registered push into the FIFO) and
   after the previous row's last vertical op; a tile's first row waits
   until its bank (tile ``k - 2``'s) has been emptied by the output stage.
 * **output stage**: ``PH * PW`` beats per tile, back to back, the first one
-  loaded two cycles after the tile's last vertical op (tile-end and ``full``
-  registers), never before the previous tile's last; each beat is accepted
-  three cycles after its load (entry register O1, pw-group register O2,
-  result register O3).
+  loaded three cycles after the tile's last vertical op (V1's compare,
+  V2's write with the tile-end register, then ``full``), never before the
+  previous tile's last; each beat is accepted three cycles after its
+  load (entry register O1, pw-group register O2, result register O3).
 
 The fixed latencies live in :class:`StageTiming` (``TIMING``), named by
 stage; the capacities come from the engine's own parameters.
@@ -171,8 +172,8 @@ class StageTiming:
         the pending FIFO is registered, and V0 starts from the pending
         register.
     tile_to_output : int
-        A tile's last vertical op to its first output load (``v1_tile_end``,
-        then ``full``).
+        A tile's last vertical op to its first output load (V1 compares, V2
+        writes the bin memory and raises ``v2_tile_end``, then ``full``).
     output_to_accept : int
         Output load to the beat's acceptance (O1 entry, O2 pw-group and O3
         result registers).
@@ -197,7 +198,7 @@ class StageTiming:
     fifo_latency: int = 2
     tag_to_row: int = 1
     pend_to_vertical: int = 2
-    tile_to_output: int = 2
+    tile_to_output: int = 3
     output_to_accept: int = 3
     release: int = 1
     row_register: int = 1
