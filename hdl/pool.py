@@ -194,6 +194,10 @@ class _PoolSlice(wiring.Component):
     def _rec(self, group, lane):
         return group[lane * self.lw: (lane + 1) * self.lw]
 
+    def _pick(self, sel, on, off):
+        """Per lane, the record of ``on`` where bit ``sel[lane]`` is set, else that of ``off``."""
+        return Cat(*(Mux(sel[lane], self._rec(on, lane), self._rec(off, lane)) for lane in range(self.lanes)))
+
     def elaborate(self, platform):
         m = Module()
         dt, L, P = self.dt, self.lanes, self.max_pooled
@@ -356,18 +360,15 @@ class _PoolSlice(wiring.Component):
         v1_fwd = Signal(reset_less=True)
         v1_g, v1_eff, v2_data = [], [], []
         for pw in range(P):
-            wins, eff, wdata = [], [], []
+            chain = Cat(*(v1_fwd & v2_g[pw][lane] for lane in range(L)))
+            wins = []
             for lane in range(L):
-                r = self._rec(v1_vec[pw], lane)
-                a = self._rec(v1_acc[pw], lane)
-                r2 = self._rec(v2_r[pw], lane)
-                chain = v1_fwd & v2_g[pw][lane]
-                wins.append(Mux(chain, r[:kw] > r2[:kw], r[:kw] > a[:kw]))   # strict: earlier rows keep ties
-                eff.append(Mux(chain, r2, a))
-                wdata.append(Mux(v2_g[pw][lane], r2, self._rec(v2_acc[pw], lane)))
+                r = self._rec(v1_vec[pw], lane)[:kw]
+                wins.append(Mux(chain[lane], r > self._rec(v2_r[pw], lane)[:kw],
+                                r > self._rec(v1_acc[pw], lane)[:kw]))   # strict: earlier rows keep ties
             v1_g.append(Cat(*wins))
-            v1_eff.append(Cat(*eff))           # the entry's value before V1's row (from flip-flops)
-            v2_data.append(Cat(*wdata))        # the entry's value after V2's row (from flip-flops)
+            v1_eff.append(self._pick(chain, v2_r[pw], v1_acc[pw]))      # the entry before V1's row (from flip-flops)
+            v2_data.append(self._pick(v2_g[pw], v2_r[pw], v2_acc[pw]))  # the entry after V2's row (from flip-flops)
         m.d.sync += [
             v2_write.eq(v1_write), v2_tile_end.eq(v1_tile_end), v2_bank.eq(v1_bank),
             *(r.eq(v) for r, v in zip(v2_r, v1_vec)), *(a.eq(e) for a, e in zip(v2_acc, v1_eff)),
@@ -501,17 +502,15 @@ class _PoolSlice(wiring.Component):
         r_beat = Signal()          # the row stage takes a beat this cycle
         push = Signal()            # a row (or skip token) enters the pending FIFO
         m.d.sync += push.eq(0)
-        e_gt_init, e_gt_p = [], []
-        for lane in range(L):
-            ek = self._rec(t_recs, lane)[:kw]
-            e_gt_init.append(ek > dt.init_key)
-            e_gt_p.append(ek > self._rec(r_p, lane)[:kw])
+        e_keys = [self._rec(t_recs, lane)[:kw] for lane in range(L)]
+        e_gt_init = [ek > dt.init_key for ek in e_keys]
+        e_gt_p = [ek > self._rec(r_p, lane)[:kw] for lane, ek in enumerate(e_keys)]
         with m.If(r_beat):
             m.d.sync += [r_p.eq(t_recs), r_first.eq(t_last)]
             for pw in range(P):
                 wins = []
                 for lane in range(L):
-                    e_gt_a = self._rec(t_recs, lane)[:kw] > self._rec(r_a[pw], lane)[:kw]
+                    e_gt_a = e_keys[lane] > self._rec(r_a[pw], lane)[:kw]
                     wins.append(t_wmask[pw] & Mux(r_first, e_gt_init[lane],
                                                   Mux(r_g[pw][lane], e_gt_p[lane], e_gt_a)))
                     # One enable per bin and lane, from flip-flops: the
@@ -519,8 +518,7 @@ class _PoolSlice(wiring.Component):
                     with m.If(r_first | r_g[pw][lane]):
                         m.d.sync += self._rec(r_a[pw], lane).eq(Mux(r_first, init_rec, self._rec(r_p, lane)))
                 m.d.sync += r_g[pw].eq(Cat(*wins))
-        r_acc = [Cat(*(Mux(r_g[pw][lane], self._rec(r_p, lane), self._rec(r_a[pw], lane)) for lane in range(L)))
-                 for pw in range(P)]
+        r_acc = [self._pick(r_g[pw], r_p, r_a[pw]) for pw in range(P)]
 
         # The pushed row's fields, registered with the take of its last beat
         # (the tag register holds the next item by the time of the push).
