@@ -357,10 +357,15 @@ class _PoolSlice(wiring.Component):
         v2_r = [Signal(gw, reset_less=True, name=f"v2_r{pw}") for pw in range(P)]
         v2_acc = [Signal(gw, reset_less=True, name=f"v2_acc{pw}") for pw in range(P)]
         v2_g = [Signal(L, reset_less=True, name=f"v2_g{pw}") for pw in range(P)]
-        v1_fwd = Signal(reset_less=True)
+        # The selects of v1_acc / V1's compare come in one copy per pw
+        # group (see ``pw_en`` below).
+        v1_fwd = [Signal(reset_less=True, name=f"v1_fwd{pw}") for pw in range(P)]
+        v_first = [Signal(name=f"v_first{pw}") for pw in range(P)]
+        v_fwd = [Signal(name=f"v_fwd{pw}") for pw in range(P)]
+        v_fwd2 = [Signal(name=f"v_fwd2{pw}") for pw in range(P)]
         v1_g, v1_eff, v2_data = [], [], []
         for pw in range(P):
-            chain = Cat(*(v1_fwd & v2_g[pw][lane] for lane in range(L)))
+            chain = Cat(*(v1_fwd[pw] & v2_g[pw][lane] for lane in range(L)))
             wins = []
             for lane in range(L):
                 r = self._rec(v1_vec[pw], lane)[:kw]
@@ -386,17 +391,29 @@ class _PoolSlice(wiring.Component):
         # the entry in this cycle, which the memory read cannot see yet).
         v_op = Signal()
         m.d.comb += v_op.eq(v_go & (pend_mask != 0))
-        v_first = Signal()
-        v_fwd = Signal()
-        v_fwd2 = Signal()
+        # One copy of each select per pw group: a single flip-flop reaching
+        # all P groups of the slice (252 bits at int16) was every seed's
+        # routed critical path at 8b67e38 (``v_fwd`` / ``v_fwd2`` ->
+        # ``v1_acc``, 11.9-12.2 ns, 10.4-10.8 ns on that one net; at float32
+        # 13.0 ns on one net).  Copies computed from the same inputs would
+        # be merged back by synthesis, so each copy is enabled by its own
+        # ``pw_en[pw]`` (``pw < pw_count``, registered): distinct enables,
+        # distinct flip-flops.  A copy of an unused bin (``pw >= pw_count``)
+        # holds, and that bin's accumulator is never read.
+        pw_en = [Signal(name=f"pw_en{pw}") for pw in range(P)]
+        m.d.sync += [pw_en[pw].eq(self.pw_count > pw) for pw in range(P)]
+        nxt_first = ~touched_d.bit_select(low_d, 1)
+        nxt_fwd = v_op & (vbank_d == vbank) & (low_d == low)
+        nxt_fwd2 = v1_write & (vbank_d == v1_bank) & (low_d == v1_ph)
+        for pw in range(P):
+            with m.If(pw_en[pw]):
+                m.d.sync += [v_first[pw].eq(nxt_first), v_fwd[pw].eq(nxt_fwd), v_fwd2[pw].eq(nxt_fwd2),
+                             v1_fwd[pw].eq(v_fwd[pw])]
         m.d.sync += [
-            v_first.eq(~touched_d.bit_select(low_d, 1)),
-            v_fwd.eq(v_op & (vbank_d == vbank) & (low_d == low)),
-            v_fwd2.eq(v1_write & (vbank_d == v1_bank) & (low_d == v1_ph)),
-            v1_fwd.eq(v_fwd),
             # Loaded every cycle (only used after an op): no enable on these 2 x P groups of flip-flops.
             *(v1_vec[pw].eq(vec_rp[pw].data) for pw in range(P)),
-            *(v1_acc[pw].eq(Mux(v_first, init_grp, Mux(v_fwd, v1_eff[pw], Mux(v_fwd2, v2_data[pw], rp_v[pw].data))))
+            *(v1_acc[pw].eq(Mux(v_first[pw], init_grp,
+                                Mux(v_fwd[pw], v1_eff[pw], Mux(v_fwd2[pw], v2_data[pw], rp_v[pw].data))))
               for pw in range(P)),
         ]
         with m.If(v_go):
