@@ -462,34 +462,34 @@ class _PoolSlice(wiring.Component):
 
         t_valid = Signal()
         m.d.comb += self.t_busy.eq(t_valid)
-        t_skip = Signal()
+        t_skip = Signal(reset_less=True)
         t_recs = Signal(gw, reset_less=True)
-        t_wmask = Signal(P)
-        t_last = Signal()
-        t_hmask = Signal(P)
-        t_last_row = Signal()
-        t_last_tile = Signal()
-        t_slot = Signal(range(self.slots))
+        t_wmask = Signal(P, reset_less=True)
+        t_last = Signal(reset_less=True)
+        t_hmask = Signal(P, reset_less=True)
+        t_last_row = Signal(reset_less=True)
+        t_last_tile = Signal(reset_less=True)
+        t_slot = Signal(range(self.slots), reset_less=True)
         r_take = Signal()
         t_ready = Signal()
         m.d.comb += [t_ready.eq(~t_valid | r_take), self.t_ready.eq(t_ready)]
+        # T's fields load whenever T can take an item (``t_ready``), valid
+        # or not: the row stage reads them only under ``t_valid``.  So the
+        # enable of the slice's ~300 tag flip-flops is ``t_ready`` alone (a
+        # function of T's own flip-flops), not ``t_ready`` gated by the
+        # front's broadcast ``r0_valid`` / ``r0_skip`` / ``beat_valid``:
+        # ``r0_skip`` -> the far slice's tag enables was a routed critical
+        # path at 8b67e38 (11.0 ns, 4 LUTs).  A skip token is ``skip`` and
+        # ``last`` at once.
         t_load = Signal()
+        m.d.comb += t_load.eq(t_ready & self.r0_valid & (self.r0_skip | self.beat_valid))
         m.d.sync += t_valid.eq(t_load | (t_valid & ~r_take))
-
-        def load_tag(skip, last):
-            m.d.comb += t_load.eq(1)
+        with m.If(t_ready):
             m.d.sync += [
-                t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(self.w_mask),
-                t_last.eq(last), t_hmask.eq(self.h_mask),
+                t_skip.eq(self.r0_skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(self.w_mask),
+                t_last.eq(self.r0_skip | self.last_beat), t_hmask.eq(self.h_mask),
                 t_last_row.eq(self.r0_last_row), t_last_tile.eq(self.r0_last_tile), t_slot.eq(self.r0_slot),
             ]
-
-        with m.If(self.r0_valid & self.r0_skip):
-            with m.If(t_ready):
-                load_tag(1, 1)
-        with m.Elif(self.r0_valid):
-            with m.If(self.beat_valid & t_ready):
-                load_tag(0, self.last_beat)
 
         # ---------------- row stage (R) -----------------------------------
         # Lookahead compare.  Bin ``pw``'s running maximum of the row, per
