@@ -750,8 +750,14 @@ class RoIPoolEngine(wiring.Component):
         # ---------------- run control ------------------------------------
         aw = self.addr_width
         base64 = Cat(regs["FEAT_BASE_LO"], regs["FEAT_BASE_HI"])
+        # The size checks (32-bit compares of every size register) are
+        # registered: register -> checks -> START's error flag was a routed
+        # critical path (12.8 ns, 8 logic levels, 2026-12-06).  Exact at
+        # START: AXI4-Lite writes here are at least two cycles apart (a
+        # write waits for the previous one's response), so the checks have
+        # seen every register write before the CTRL write that starts.
         size_ok = Signal()
-        m.d.comb += size_ok.eq(
+        m.d.sync += size_ok.eq(
             (regs["N"] >= 1) & (regs["N"] <= self.max_n) & (regs["C"] >= 1) & (regs["C"] <= self.max_c)
             & (regs["H"] >= 1) & (regs["H"] <= self.max_h) & (regs["W"] >= 1) & (regs["W"] <= self.max_w)
             & (regs["PH"] >= 1) & (regs["PH"] <= self.max_pooled)
