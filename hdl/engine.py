@@ -111,11 +111,18 @@ class _Core(Elaboratable):
         hw = Signal(bits_for(e.max_h * e.max_w))
         setup = Signal(2)
         m.d.sync += setup.eq(Cat(self.start, setup[0]))
+        # The pooler's copy of the bin counts, latched at START: its nets
+        # reach every slice, and with the PH / PW registers themselves
+        # pulled towards the slices, the AXI4-Lite side's size checks on
+        # them were a routed critical path (10.6 ns of routing, 2026-12-06).
+        pool_ph = Signal.like(self.cfg_ph)
+        pool_pw = Signal.like(self.cfg_pw)
         with m.If(self.start):
             m.d.sync += [
                 cb.eq((self.cfg_c + (L - 1)) >> exact_log2(L)),
                 row_stride.eq(self.cfg_w << bbl),
                 hw.eq(self.cfg_h * self.cfg_w),
+                pool_ph.eq(self.cfg_ph), pool_pw.eq(self.cfg_pw),
             ]
         with m.If(setup[0]):
             m.d.sync += tile_stride.eq(hw << bbl)
@@ -538,8 +545,8 @@ class _Core(Elaboratable):
             beat_fifo.r_en.eq(pool.beats.ready),
             popped.eq(pool.beat_taken),
             pool.edges.eq(slot_edges),
-            pool.ph_count.eq(self.cfg_ph),
-            pool.pw_count.eq(self.cfg_pw),
+            pool.ph_count.eq(pool_ph),
+            pool.pw_count.eq(pool_pw),
             slot_done.eq(pool.slot_done),
             self.o_data.eq(pool.out.payload.data),
             self.o_last.eq(pool.out.payload.last),
