@@ -68,6 +68,9 @@ class Options:
     data_dir: Path = DATA_DIR
     progress: bool | None = None
     extra: dict = field(default_factory=dict)
+    #: The command line that ran the report, for its captions (``None``:
+    #: ``make report``, with ``QUICK=1`` in quick mode).
+    command: str | None = None
     #: ``(lanes, dtype)`` pairs to sweep instead of ``lanes`` x ``dtypes`` (a
     #: partial sweep, e.g. the configurations measured so far); ``None``: all.
     pairs: tuple | None = None
@@ -201,6 +204,7 @@ def build_report(opts: Options) -> dict:
     report = {
         "schema": REPORT_SCHEMA,
         "mode": opts.mode,
+        "command": opts.command or f"make report{' QUICK=1' if opts.mode == 'quick' else ''}",
         "run": run,
         "settings": _settings(opts),
         "fpga": {"configs": rows, "workload_builds": extra_rows, "pareto": pareto,
@@ -326,7 +330,7 @@ def render(report: dict) -> Document:
     fs = FpgaSettings(**{k: (tuple(v) if k == "seeds" else v) for k, v in st["fpga"].items() if k != "part"})
     run = report["run"]
     doc = Document("RoIPool engine report")
-    doc.para(f"`make report{' QUICK=1' if report['mode'] == 'quick' else ''}` ({report['mode']} mode), "
+    doc.para(f"`{report['command']}` ({report['mode']} mode), "
              f"{run['when']}, commit {run['commit_text']}, on {machine()}. Every figure carries its provenance "
              f"(measured / modelled / derived, where, when, commit) in `report.json`; the table at the end lists them.")
     if run["dirty"]:
@@ -470,7 +474,7 @@ def excerpt(report: dict) -> Document:
                      _ms(r["cpu"]["torchvision"].get("ms")) or r["cpu"]["torchvision"]["status"]])
     doc.table(["workload", "engine cycles", "cycles / bound", "engine ms", "RoIs/s", f"GPU ms ({st['engine_dtype']})",
                f"CPU golden ms ({st['engine_dtype']})", "CPU torchvision ms (fp32)"], body,
-              note=f"`make report` ({report['mode']}), {run['when'][:10]}, commit {run['commit_text']}; "
+              note=f"`{report['command']}`, {run['when'][:10]}, commit {run['commit_text']}; "
                    f"L{st['engine_lanes']} {st['engine_dtype']} engine; plot: `reports/out/{PLOT_FILES['times']}`.")
     return doc
 
@@ -567,6 +571,8 @@ def main(argv=None) -> int:
         over["earlier_rtl"] = False
     fpga_settings = replace(opts.fpga, jobs=a.jobs, freq_mhz=a.freq,
                             **({"seeds": tuple(a.seeds)} if a.seeds else {}))
+    args = sys.argv[1:] if argv is None else list(argv)
+    over["command"] = " ".join(["python -m reports", *args]) if args else None
     opts = replace(opts, fpga=fpga_settings, simulator=a.simulator, refresh=a.remeasure, out_dir=a.out,
                    data_dir=a.data, progress=False if a.no_progress else None, **over)
     report = build_report(opts)

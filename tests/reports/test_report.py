@@ -46,6 +46,9 @@ def test_report_files_and_sections(built):
     for key in ("schema", "mode", "run", "settings", "fpga", "workloads", "plots", "timing", "gpu_files"):
         assert key in on_disk, key
     assert on_disk["mode"] == "quick"
+    # Captioned with what ran it (no command line given here: the make target).
+    assert on_disk["command"] == "make report QUICK=1"
+    assert "`make report QUICK=1`" in (out / "readme-excerpt.md").read_text()
     (row,) = on_disk["fpga"]["configs"]
     assert row["lanes"] == sweep.QUICK_LANES[0] and row["status"] == "ok"
     assert row["lut4"] > 0 and row["ff"] > 0 and 1 < row["fmax_mhz_median"] < 1000
@@ -390,3 +393,22 @@ def test_only_a_full_report_shows_earlier_rtl_rows_and_never_for_the_default_bui
     assert not rule(sweep.engine_kwargs(8, "int16"))
     assert not earlier_rtl_rule(full_options(earlier_rtl=False))(sweep.engine_kwargs(16, "int8"))
     assert not earlier_rtl_rule(quick_options())(sweep.engine_kwargs(4, "int8", sweep.QUICK_SIZES))
+
+
+def test_command_line_captions_the_report(monkeypatch):
+    """A partial run (``--configs``) is captioned with its own command line, not as ``make report``."""
+    import reports.__main__ as entry
+
+    seen = {}
+
+    def capture(opts):
+        seen["opts"] = opts
+        raise KeyboardInterrupt   # stop before any tool runs
+
+    monkeypatch.setattr(entry, "build_report", capture)
+    with pytest.raises(KeyboardInterrupt):
+        entry.main(["--configs", "4:int8", "--no-workload-builds"])
+    assert seen["opts"].command == "python -m reports --configs 4:int8 --no-workload-builds"
+    with pytest.raises(KeyboardInterrupt):
+        entry.main([])
+    assert seen["opts"].command is None
