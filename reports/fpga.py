@@ -394,19 +394,68 @@ def _log_tail(path: Path, n: int = LOG_TAIL_LINES) -> str:
     return "\n".join(head + lines[-n:])
 
 
-def _run_tool(tool: str, args: Sequence[str], *, cwd: Path, log: Path, expect: Iterable[str]) -> float:
+def over_capacity(log_text: str) -> str | None:
+    """What exceeds the device in nextpnr's "Device utilisation" table, once the
+    whole table is in ``log_text``; ``None`` while it is not (or nothing does).
+
+    nextpnr prints the table after packing, before placement; a BEL type used
+    beyond what the device has cannot be placed, yet nextpnr's placers go on
+    trying (the static placer spent over ten minutes on a 118 % design here
+    without giving up), so :func:`_run_tool` stops the run on this verdict.
+    """
+    lines = log_text[: log_text.rfind("\n") + 1].splitlines()   # complete lines only
+    try:
+        start = next(i for i, ln in enumerate(lines) if ln.startswith("Info: Device utilisation"))
+    except StopIteration:
+        return None
+    over = []
+    for ln in lines[start + 1:]:
+        m = _UTIL_RE.match(ln.rstrip())
+        if m is None:
+            break
+        used, avail = int(m["used"]), int(m["avail"])
+        if used > avail:
+            over.append(f"{m['bel']} {used:,} of {avail:,} ({100 * used // avail} %)")   # floor, as nextpnr prints it
+    else:
+        return None   # the table may go on: wait for the line after it
+    return ("design exceeds the device: " + ", ".join(over)) if over else None
+
+
+def _run_tool(tool: str, args: Sequence[str], *, cwd: Path, log: Path, expect: Iterable[str],
+              stop_if=None, poll_s: float = 2.0) -> float:
     """Run a tool in ``cwd`` with its output going to ``log``; return wall seconds.
 
     ``args`` must only name files relative to ``cwd`` (see the module
     docstring for why).  Raises :class:`RuntimeError` with the log's tail if
     the tool exits non-zero or an expected output is missing afterwards.
+    ``stop_if(log_text)`` is asked every ``poll_s`` seconds while the tool
+    runs: a message stops the tool and raises :class:`RuntimeError` with an
+    ``ERROR:`` line holding it.
     """
     cmd = _tool_command(tool) + list(args)
     t0 = time.perf_counter()
+    stopped = None
     with open(log, "w") as fh:
-        rc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL).returncode
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            while True:
+                try:
+                    rc = proc.wait(timeout=poll_s if stop_if else None)
+                    break
+                except subprocess.TimeoutExpired:
+                    stopped = stop_if(log.read_text(errors="replace"))
+                    if stopped:
+                        proc.kill()
+                        rc = proc.wait()
+                        break
+        finally:
+            if proc.poll() is None:   # interrupted: leave no tool behind
+                proc.kill()
+                proc.wait()
     elapsed = time.perf_counter() - t0
+    if stopped:
+        raise RuntimeError(f"{tool} stopped after {elapsed:.0f} s\nERROR: {stopped}\nin {cwd}\n"
+                           f"last lines of {log}:\n{_log_tail(log)}")
     if rc != 0:
         try:
             errors = _error_lines(log.read_text(errors="replace"))
@@ -637,7 +686,7 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
     # cwd is the configuration folder (where synth.json is); outputs go to the
     # seed's sub-folder by relative name, so runs in parallel do not collide.
     try:
-        seconds = _run_tool("nextpnr-ecp5", args, cwd=cfg, log=log, expect=[])
+        seconds = _run_tool("nextpnr-ecp5", args, cwd=cfg, log=log, expect=[], stop_if=over_capacity)
     except RuntimeError as e:
         if "cell type 'TRELLIS_IO'" in str(e) and not opts["out_of_context"]:
             raise RuntimeError(f"{e}\nhint: the top level has more ports than the package has "

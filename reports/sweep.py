@@ -187,7 +187,8 @@ def classify_failure(message: str) -> tuple[str, str]:
     low = "\n".join(errors).lower()
     if message.startswith("yosys failed"):
         return "synthesis failed", first
-    if "no bels remaining" in low or "unable to place" in low or "failed to place" in low or "not enough" in low:
+    if ("no bels remaining" in low or "unable to place" in low or "failed to place" in low or "not enough" in low
+            or "exceeds the device" in low):
         return "does not fit", first
     if "rout" in low:
         return "routing failed", first

@@ -296,3 +296,41 @@ def test_missing_top_raises(design, tmp_path):
     with pytest.raises(RuntimeError, match="yosys failed") as info:
         fpga.synthesize(design, "no_such_module", seeds=(1,), build_dir=tmp_path / "build")
     assert "no_such_module" in str(info.value)
+
+
+def test_over_capacity_reads_the_whole_utilisation_table_only():
+    """The verdict that stops nextpnr: a BEL type used beyond the device, and only once the table is complete."""
+    assert fpga.over_capacity(NEXTPNR_LOG) is None                    # 0-40 %: fits
+    over = NEXTPNR_LOG.replace("260/  83640     0%", "99242/  83640   118%")
+    msg = fpga.over_capacity(over)
+    assert msg == "design exceeds the device: TRELLIS_COMB 99,242 of 83,640 (118 %)"
+    cut = over.index("TRELLIS_RAMW")
+    assert fpga.over_capacity(over[:cut]) is None                     # table still being written
+    partial = over[: over.index("99242/") + len("99242/  836")]       # a half-written line is not read
+    assert fpga.over_capacity(partial.replace("99242", "260")) is None
+    assert fpga.over_capacity("Info: Packing FFs...\n") is None
+
+
+def test_run_tool_stops_a_tool_on_the_verdict(tmp_path, monkeypatch):
+    """A tool that would run for minutes is stopped as soon as ``stop_if`` answers, with an ERROR line."""
+    import sys
+
+    from reports import sweep
+
+    script = ("import sys, time\nprint(open(sys.argv[1]).read(), flush=True)\ntime.sleep(60)\n")
+    (tmp_path / "tool.py").write_text(script)
+    log_in = tmp_path / "in.log"
+    log_in.write_text(NEXTPNR_LOG.replace("260/  83640     0%", "99242/  83640   118%"))
+    monkeypatch.setattr(fpga, "_tool_command", lambda tool: [sys.executable, str(tmp_path / "tool.py")])
+    t0 = time.perf_counter()
+    with pytest.raises(RuntimeError) as info:
+        fpga._run_tool("nextpnr-ecp5", [str(log_in)], cwd=tmp_path, log=tmp_path / "out.log", expect=[],
+                       stop_if=fpga.over_capacity, poll_s=0.2)
+    assert time.perf_counter() - t0 < 30
+    assert sweep.classify_failure(str(info.value)) == (
+        "does not fit", "ERROR: design exceeds the device: TRELLIS_COMB 99,242 of 83,640 (118 %)")
+    # Without the verdict the same tool runs to its end (here: cut short by a quick script).
+    (tmp_path / "tool.py").write_text("print('done')\n")
+    fpga._run_tool("nextpnr-ecp5", [], cwd=tmp_path, log=tmp_path / "out2.log", expect=[],
+                   stop_if=fpga.over_capacity, poll_s=0.2)
+    assert (tmp_path / "out2.log").read_text() == "done\n"
