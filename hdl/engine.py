@@ -111,11 +111,18 @@ class _Core(Elaboratable):
         hw = Signal(bits_for(e.max_h * e.max_w))
         setup = Signal(2)
         m.d.sync += setup.eq(Cat(self.start, setup[0]))
+        # The pooler's copy of the bin counts, latched at START: its nets
+        # reach every slice, and with the PH / PW registers themselves
+        # pulled towards the slices, the AXI4-Lite side's size checks on
+        # them were a routed critical path (10.6 ns of routing, 2026-12-06).
+        pool_ph = Signal.like(self.cfg_ph)
+        pool_pw = Signal.like(self.cfg_pw)
         with m.If(self.start):
             m.d.sync += [
                 cb.eq((self.cfg_c + (L - 1)) >> exact_log2(L)),
                 row_stride.eq(self.cfg_w << bbl),
                 hw.eq(self.cfg_h * self.cfg_w),
+                pool_ph.eq(self.cfg_ph), pool_pw.eq(self.cfg_pw),
             ]
         with m.If(setup[0]):
             m.d.sync += tile_stride.eq(hw << bbl)
@@ -211,9 +218,17 @@ class _Core(Elaboratable):
         # with the parser state and ``alloc != S`` in front of its ~400
         # flip-flops (a routed critical path: 12.8 ns, 6.8 ns on the decoded
         # enable; 2026-12-06).
+        # Two copies of the enable: ``wen`` for the slot's info, ``wen_e``
+        # for its edges, which sit by their readers (the pooler's front and
+        # the issue select) far from the info: one enable flip-flop reaching
+        # all ~400 flip-flops of a slot was a routed critical path at
+        # 957c986 (13.5 ns, all of it the enable net).  ``wen_e`` has no
+        # reset, so synthesis cannot merge the two (in the reset cycle it
+        # may rewrite a slot's edges, and after a reset no slot is in use).
         commit_oh = Signal(S, init=1)
         commit_r = Signal()
         wen = Signal(S)
+        wen_e = Signal(S, reset_less=True)
         issue_ptr = Signal(range(S))
         alloc = Signal(range(S + 1))              # slots holding a RoI not yet fully output
         queued = Signal(range(S + 1))             # committed slots not yet taken by the issuer
@@ -348,10 +363,11 @@ class _Core(Elaboratable):
                     ]
                     m.next = "RECV"
         for i in range(S):
+            with m.If(wen_e[i]):
+                m.d.sync += slot_edges[i].eq(st)
             with m.If(wen[i]):
                 si = slot_info[i]
                 m.d.sync += [
-                    slot_edges[i].eq(st),
                     si.base.eq(sum_a + sum_b),
                     si.idx_base.eq(idx_b), si.h0.eq(w_h0), si.h1.eq(w_h1),
                     si.w0.eq(w_w0), si.skip.eq(w_skip),
@@ -363,7 +379,8 @@ class _Core(Elaboratable):
         # of the next cycle is ``alloc != S`` or a slot done now.
         arm = parser.ongoing("SUM") | (parser.ongoing("COMMIT") & ~commit_r)
         commit_next = arm & ((alloc != S) | slot_done)
-        m.d.sync += [commit_r.eq(commit_next), wen.eq(Mux(commit_next, commit_oh, 0))]
+        m.d.sync += [commit_r.eq(commit_next), wen.eq(Mux(commit_next, commit_oh, 0)),
+                     wen_e.eq(Mux(commit_next, commit_oh, 0))]
         with m.If(self.start):
             m.d.sync += [left.eq(self.cfg_rois), more.eq(self.cfg_rois != 0)]
 
@@ -528,8 +545,8 @@ class _Core(Elaboratable):
             beat_fifo.r_en.eq(pool.beats.ready),
             popped.eq(pool.beat_taken),
             pool.edges.eq(slot_edges),
-            pool.ph_count.eq(self.cfg_ph),
-            pool.pw_count.eq(self.cfg_pw),
+            pool.ph_count.eq(pool_ph),
+            pool.pw_count.eq(pool_pw),
             slot_done.eq(pool.slot_done),
             self.o_data.eq(pool.out.payload.data),
             self.o_last.eq(pool.out.payload.last),
@@ -740,8 +757,14 @@ class RoIPoolEngine(wiring.Component):
         # ---------------- run control ------------------------------------
         aw = self.addr_width
         base64 = Cat(regs["FEAT_BASE_LO"], regs["FEAT_BASE_HI"])
+        # The size checks (32-bit compares of every size register) are
+        # registered: register -> checks -> START's error flag was a routed
+        # critical path (12.8 ns, 8 logic levels, 2026-12-06).  Exact at
+        # START: AXI4-Lite writes here are at least two cycles apart (a
+        # write waits for the previous one's response), so the checks have
+        # seen every register write before the CTRL write that starts.
         size_ok = Signal()
-        m.d.comb += size_ok.eq(
+        m.d.sync += size_ok.eq(
             (regs["N"] >= 1) & (regs["N"] <= self.max_n) & (regs["C"] >= 1) & (regs["C"] <= self.max_c)
             & (regs["H"] >= 1) & (regs["H"] <= self.max_h) & (regs["W"] >= 1) & (regs["W"] <= self.max_w)
             & (regs["PH"] >= 1) & (regs["PH"] <= self.max_pooled)
@@ -819,17 +842,27 @@ class RoIPoolEngine(wiring.Component):
             m.d.comb += err_set[protocol.ERR["FRAMING"]].eq(1)
 
         # ---------------- performance counters ---------------------------
+        # Each event is registered before its counter adds it: the events
+        # are handshakes masked by ``core_rst`` (a net that reaches every
+        # control flip-flop of the core), and ``core_rst`` -> output
+        # handshake -> a 32-bit carry chain was a routed critical path at
+        # 957c986 (13.2 ns).  So a counter lags its event by one cycle, and
+        # DONE (``ROIS_DONE == NUM_ROIS``) comes one cycle after the last
+        # result beat's count; every count is final when DONE rises
+        # (``BUSY_CYCLES`` adds ``running``, a flip-flop, directly).
         out_fire = self.m_axis_out_tvalid & self.m_axis_out_tready
-        m.d.sync += [
-            counters["BUSY_CYCLES"].eq(counters["BUSY_CYCLES"] + running),
-            counters["BEATS_READ"].eq(counters["BEATS_READ"] + (r_fire & ~flush)),
-            counters["BEATS_WRITTEN"].eq(counters["BEATS_WRITTEN"] + out_fire),
-            counters["IN_STALL_CYCLES"].eq(counters["IN_STALL_CYCLES"] + (running & core.in_stall)),
-            counters["OUT_STALL_CYCLES"].eq(counters["OUT_STALL_CYCLES"]
-                                            + (self.m_axis_out_tvalid & ~self.m_axis_out_tready)),
-            counters["ROIS_DONE"].eq(counters["ROIS_DONE"] + (out_fire & self.m_axis_out_tlast)),
-        ]
+        events = {
+            "BEATS_READ": r_fire & ~flush,
+            "BEATS_WRITTEN": out_fire,
+            "IN_STALL_CYCLES": running & core.in_stall,
+            "OUT_STALL_CYCLES": self.m_axis_out_tvalid & ~self.m_axis_out_tready,
+            "ROIS_DONE": out_fire & self.m_axis_out_tlast,
+        }
+        event_r = {n: Signal(name=f"ev_{n.lower()}") for n in events}
+        m.d.sync += [event_r[n].eq(v) for n, v in events.items()]
+        m.d.sync += [counters[n].eq(counters[n] + event_r[n]) for n in events]
+        m.d.sync += counters["BUSY_CYCLES"].eq(counters["BUSY_CYCLES"] + running)
         with m.If(start):  # a fresh run restarts the counters (overrides the increments)
-            for c in counters.values():
+            for c in (*counters.values(), *event_r.values()):
                 m.d.sync += c.eq(0)
         return m

@@ -357,10 +357,15 @@ class _PoolSlice(wiring.Component):
         v2_r = [Signal(gw, reset_less=True, name=f"v2_r{pw}") for pw in range(P)]
         v2_acc = [Signal(gw, reset_less=True, name=f"v2_acc{pw}") for pw in range(P)]
         v2_g = [Signal(L, reset_less=True, name=f"v2_g{pw}") for pw in range(P)]
-        v1_fwd = Signal(reset_less=True)
+        # The selects of v1_acc / V1's compare come in one copy per pw
+        # group (see ``pw_en`` below).
+        v1_fwd = [Signal(reset_less=True, name=f"v1_fwd{pw}") for pw in range(P)]
+        v_first = [Signal(name=f"v_first{pw}") for pw in range(P)]
+        v_fwd = [Signal(name=f"v_fwd{pw}") for pw in range(P)]
+        v_fwd2 = [Signal(name=f"v_fwd2{pw}") for pw in range(P)]
         v1_g, v1_eff, v2_data = [], [], []
         for pw in range(P):
-            chain = Cat(*(v1_fwd & v2_g[pw][lane] for lane in range(L)))
+            chain = Cat(*(v1_fwd[pw] & v2_g[pw][lane] for lane in range(L)))
             wins = []
             for lane in range(L):
                 r = self._rec(v1_vec[pw], lane)[:kw]
@@ -386,17 +391,29 @@ class _PoolSlice(wiring.Component):
         # the entry in this cycle, which the memory read cannot see yet).
         v_op = Signal()
         m.d.comb += v_op.eq(v_go & (pend_mask != 0))
-        v_first = Signal()
-        v_fwd = Signal()
-        v_fwd2 = Signal()
+        # One copy of each select per pw group: a single flip-flop reaching
+        # all P groups of the slice (252 bits at int16) was every seed's
+        # routed critical path at 8b67e38 (``v_fwd`` / ``v_fwd2`` ->
+        # ``v1_acc``, 11.9-12.2 ns, 10.4-10.8 ns on that one net; at float32
+        # 13.0 ns on one net).  Copies computed from the same inputs would
+        # be merged back by synthesis, so each copy is enabled by its own
+        # ``pw_en[pw]`` (``pw < pw_count``, registered): distinct enables,
+        # distinct flip-flops.  A copy of an unused bin (``pw >= pw_count``)
+        # holds, and that bin's accumulator is never read.
+        pw_en = [Signal(name=f"pw_en{pw}") for pw in range(P)]
+        m.d.sync += [pw_en[pw].eq(self.pw_count > pw) for pw in range(P)]
+        nxt_first = ~touched_d.bit_select(low_d, 1)
+        nxt_fwd = v_op & (vbank_d == vbank) & (low_d == low)
+        nxt_fwd2 = v1_write & (vbank_d == v1_bank) & (low_d == v1_ph)
+        for pw in range(P):
+            with m.If(pw_en[pw]):
+                m.d.sync += [v_first[pw].eq(nxt_first), v_fwd[pw].eq(nxt_fwd), v_fwd2[pw].eq(nxt_fwd2),
+                             v1_fwd[pw].eq(v_fwd[pw])]
         m.d.sync += [
-            v_first.eq(~touched_d.bit_select(low_d, 1)),
-            v_fwd.eq(v_op & (vbank_d == vbank) & (low_d == low)),
-            v_fwd2.eq(v1_write & (vbank_d == v1_bank) & (low_d == v1_ph)),
-            v1_fwd.eq(v_fwd),
             # Loaded every cycle (only used after an op): no enable on these 2 x P groups of flip-flops.
             *(v1_vec[pw].eq(vec_rp[pw].data) for pw in range(P)),
-            *(v1_acc[pw].eq(Mux(v_first, init_grp, Mux(v_fwd, v1_eff[pw], Mux(v_fwd2, v2_data[pw], rp_v[pw].data))))
+            *(v1_acc[pw].eq(Mux(v_first[pw], init_grp,
+                                Mux(v_fwd[pw], v1_eff[pw], Mux(v_fwd2[pw], v2_data[pw], rp_v[pw].data))))
               for pw in range(P)),
         ]
         with m.If(v_go):
@@ -445,34 +462,34 @@ class _PoolSlice(wiring.Component):
 
         t_valid = Signal()
         m.d.comb += self.t_busy.eq(t_valid)
-        t_skip = Signal()
+        t_skip = Signal(reset_less=True)
         t_recs = Signal(gw, reset_less=True)
-        t_wmask = Signal(P)
-        t_last = Signal()
-        t_hmask = Signal(P)
-        t_last_row = Signal()
-        t_last_tile = Signal()
-        t_slot = Signal(range(self.slots))
+        t_wmask = Signal(P, reset_less=True)
+        t_last = Signal(reset_less=True)
+        t_hmask = Signal(P, reset_less=True)
+        t_last_row = Signal(reset_less=True)
+        t_last_tile = Signal(reset_less=True)
+        t_slot = Signal(range(self.slots), reset_less=True)
         r_take = Signal()
         t_ready = Signal()
         m.d.comb += [t_ready.eq(~t_valid | r_take), self.t_ready.eq(t_ready)]
+        # T's fields load whenever T can take an item (``t_ready``), valid
+        # or not: the row stage reads them only under ``t_valid``.  So the
+        # enable of the slice's ~300 tag flip-flops is ``t_ready`` alone (a
+        # function of T's own flip-flops), not ``t_ready`` gated by the
+        # front's broadcast ``r0_valid`` / ``r0_skip`` / ``beat_valid``:
+        # ``r0_skip`` -> the far slice's tag enables was a routed critical
+        # path at 8b67e38 (11.0 ns, 4 LUTs).  A skip token is ``skip`` and
+        # ``last`` at once.
         t_load = Signal()
+        m.d.comb += t_load.eq(t_ready & self.r0_valid & (self.r0_skip | self.beat_valid))
         m.d.sync += t_valid.eq(t_load | (t_valid & ~r_take))
-
-        def load_tag(skip, last):
-            m.d.comb += t_load.eq(1)
+        with m.If(t_ready):
             m.d.sync += [
-                t_skip.eq(skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(self.w_mask),
-                t_last.eq(last), t_hmask.eq(self.h_mask),
+                t_skip.eq(self.r0_skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(self.w_mask),
+                t_last.eq(self.r0_skip | self.last_beat), t_hmask.eq(self.h_mask),
                 t_last_row.eq(self.r0_last_row), t_last_tile.eq(self.r0_last_tile), t_slot.eq(self.r0_slot),
             ]
-
-        with m.If(self.r0_valid & self.r0_skip):
-            with m.If(t_ready):
-                load_tag(1, 1)
-        with m.Elif(self.r0_valid):
-            with m.If(self.beat_valid & t_ready):
-                load_tag(0, self.last_beat)
 
         # ---------------- row stage (R) -----------------------------------
         # Lookahead compare.  Bin ``pw``'s running maximum of the row, per
@@ -613,8 +630,16 @@ class _PoolSlice(wiring.Component):
         load = Signal()
         m.d.comb += load.eq(full.bit_select(obank, 1) & (occ != OUT_QUEUE))
         m.d.sync += occ.eq(occ + load - (queue.r_rdy & self.out_ready))
-        last_pw = opw + 1 == self.pw_count
-        last_bin = last_pw & (oph + 1 == self.ph_count)
+        # ``opw + 1 == pw_count`` and ``oph + 1 == ph_count``, registered from
+        # the next counters: the run's bin counts come from the PW / PH
+        # registers, whose nets reach every slice, and register -> compare ->
+        # next counters -> output-memory read address was a routed critical
+        # path (10.9 ns, 6 logic levels, 2026-12-06).  Exact in every cycle
+        # but the first after a reset or a PW / PH write, and the output
+        # stage loads nothing then (the counts are fixed during a run).
+        last_pw = Signal()
+        last_ph = Signal()
+        last_bin = last_pw & last_ph
         n_bank = Signal()
         n_ph = Signal.like(oph)
         n_pw = Signal.like(opw)
@@ -626,7 +651,8 @@ class _PoolSlice(wiring.Component):
                 m.d.comb += [n_ph.eq(oph + 1), n_pw.eq(0)]
             with m.Else():
                 m.d.comb += n_pw.eq(opw + 1)
-        m.d.sync += [obank.eq(n_bank), oph.eq(n_ph), opw.eq(n_pw)]
+        m.d.sync += [obank.eq(n_bank), oph.eq(n_ph), opw.eq(n_pw),
+                     last_pw.eq(n_pw + 1 == self.pw_count), last_ph.eq(n_ph + 1 == self.ph_count)]
         # The entry for the beat loaded next cycle is read this cycle.
         for rp in rp_o:
             m.d.comb += [rp.addr.eq(addr(n_bank, n_ph)), rp.en.eq(1)]

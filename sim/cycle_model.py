@@ -184,6 +184,10 @@ class StageTiming:
         Extra delay of a burst waiting for FIFO room: the credit check
         (``blen <= space``) is registered, so a burst leaves this many cycles
         after the cycle its room became available.
+    count_to_done : int
+        Extra cycles from the last result beat to DONE (and so in
+        ``BUSY_CYCLES``): the performance counters add registered events,
+        and DONE compares ``ROIS_DONE``.
     """
 
     start_to_descriptor: int = 4
@@ -205,6 +209,7 @@ class StageTiming:
     beat_register: int = 1
     row_prefetch: int = 1
     credit_register: int = 1
+    count_to_done: int = 1
 
     def vector(self) -> np.ndarray:
         """The latencies :func:`_schedule` uses, in its order."""
@@ -401,7 +406,8 @@ def predict(features_shape, rois, output_size, spatial_scale=1.0, *, bin_mode="f
     cycles = int(accepted[-1]) + 1
     per_roi = np.diff(np.r_[-1, accepted]).astype(np.int64)
     return CyclePrediction(
-        cycles=cycles, busy_cycles=cycles + timing.start_to_descriptor, per_roi=per_roi, bound=bound,
+        cycles=cycles, busy_cycles=cycles + timing.start_to_descriptor + timing.count_to_done,
+        per_roi=per_roi, bound=bound,
         beats_read=int(counts[-1]), beats_written=k * tiles * ph * pw, bursts=int(counts[-2]),
         bin_mode_register=mode, params=params, read_latency=int(read_latency),
         stalls={name: int(v) for name, v in zip(STALL_NAMES, counts)})

@@ -177,7 +177,7 @@ def test_invariants(seed):
     n, c, h, w = shape
     k, tiles = len(rois), -(-c // 4)
     assert base.per_roi.shape == (k,) and (base.per_roi > 0).all() and base.per_roi.sum() == base.cycles
-    assert base.busy_cycles == base.cycles + TIMING.start_to_descriptor
+    assert base.busy_cycles == base.cycles + TIMING.start_to_descriptor + TIMING.count_to_done
     assert base.beats_written == k * tiles * pooled[0] * pooled[1]
     # One result beat per cycle, one read beat per cycle after the first read's latency.
     assert base.cycles > base.beats_written
