@@ -171,6 +171,23 @@ def clean_clock_name(net: str) -> str:
     return name or net
 
 
+def _utilisation_table(lines: list[str]) -> tuple[dict, bool]:
+    """The last "Device utilisation" table in ``lines``: ``{bel: {"used": n,
+    "available": n}}``, and whether it is complete (a line follows its rows,
+    so a log still being written can be judged)."""
+    starts = [i for i, ln in enumerate(lines) if ln.startswith("Info: Device utilisation")]
+    util: dict[str, dict] = {}
+    if not starts:
+        return util, False
+    for line in lines[starts[-1] + 1:]:
+        m = _UTIL_RE.match(line.rstrip())
+        if m:
+            util[m["bel"]] = {"used": int(m["used"]), "available": int(m["avail"])}
+        elif util:  # the first other line after the rows ends the table
+            return util, True
+    return util, False
+
+
 def parse_nextpnr_log(text: str) -> dict:
     """Parse the figures out of nextpnr-ecp5's console log.
 
@@ -195,10 +212,10 @@ def parse_nextpnr_log(text: str) -> dict:
     fmax: dict[str, float] = {}
     target: dict[str, float] = {}
     nets: dict[str, str] = {}
-    util: dict[str, dict] = {}
     prepack: dict[str, int] = {}
-    in_util = False
-    for line in text.splitlines():
+    lines = text.splitlines()
+    util, _ = _utilisation_table(lines)
+    for line in lines:
         line = line.rstrip()
         m = _FMAX_RE.match(line)
         if m:
@@ -210,16 +227,6 @@ def parse_nextpnr_log(text: str) -> dict:
             if m["target"] is not None:
                 target[clock] = float(m["target"])
             continue
-        if line.startswith("Info: Device utilisation"):
-            in_util = True
-            continue
-        if in_util:
-            m = _UTIL_RE.match(line)
-            if m:
-                util[m["bel"]] = {"used": int(m["used"]), "available": int(m["avail"])}
-                continue
-            if util:  # first non-table line after the table ends it
-                in_util = False
         m = _PREPACK_RE.match(line)
         if m:
             prepack[_PREPACK_KEYS[m["what"]]] = int(m["used"])
@@ -403,21 +410,11 @@ def over_capacity(log_text: str) -> str | None:
     trying (the static placer spent over ten minutes on a 118 % design here
     without giving up), so :func:`_run_tool` stops the run on this verdict.
     """
-    lines = log_text[: log_text.rfind("\n") + 1].splitlines()   # complete lines only
-    try:
-        start = next(i for i, ln in enumerate(lines) if ln.startswith("Info: Device utilisation"))
-    except StopIteration:
-        return None
-    over = []
-    for ln in lines[start + 1:]:
-        m = _UTIL_RE.match(ln.rstrip())
-        if m is None:
-            break
-        used, avail = int(m["used"]), int(m["avail"])
-        if used > avail:
-            over.append(f"{m['bel']} {used:,} of {avail:,} ({100 * used // avail} %)")   # floor, as nextpnr prints it
-    else:
+    util, complete = _utilisation_table(log_text[: log_text.rfind("\n") + 1].splitlines())  # complete lines
+    if not complete:
         return None   # the table may go on: wait for the line after it
+    over = [f"{bel} {u['used']:,} of {u['available']:,} ({100 * u['used'] // u['available']} %)"  # floor, as nextpnr
+            for bel, u in util.items() if u["used"] > u["available"]]
     return ("design exceeds the device: " + ", ".join(over)) if over else None
 
 

@@ -179,6 +179,10 @@ class FpgaSettings:
                 + f", target {self.freq_mhz:g} MHz, {self.placer} placer")
 
 
+#: Error phrases of nextpnr (and of :func:`reports.fpga.over_capacity`) that mean the design does not fit.
+_DOES_NOT_FIT = ("no bels remaining", "unable to place", "failed to place", "not enough", "exceeds the device")
+
+
 def classify_failure(message: str) -> tuple[str, str]:
     """``(status, first error line)`` of a :class:`RuntimeError` from :func:`reports.fpga.synthesize`."""
     lines = message.splitlines()
@@ -187,8 +191,7 @@ def classify_failure(message: str) -> tuple[str, str]:
     low = "\n".join(errors).lower()
     if message.startswith("yosys failed"):
         return "synthesis failed", first
-    if ("no bels remaining" in low or "unable to place" in low or "failed to place" in low or "not enough" in low
-            or "exceeds the device" in low):
+    if any(phrase in low for phrase in _DOES_NOT_FIT):
         return "does not fit", first
     if "rout" in low:
         return "routing failed", first
