@@ -332,6 +332,50 @@ def critical_path_summary(report: dict) -> list[dict]:
     return out
 
 
+def _register_group(cell: str) -> str:
+    """A packed cell's signal without its bit or copy number (``core.rwin3_TRELLIS_FF_Q_2`` -> ``core.rwin``)."""
+    return re.sub(r"(\[\d+\]|\d+)$", "", cell_signal(cell))
+
+
+def late_endpoints(report: dict, period_ns: float, groups: int = 8) -> dict | None:
+    """The endpoints a target clock period misses, from nextpnr's
+    ``--detailed-timing-report`` (``detailed_net_timings``: the latest
+    arrival at every register / memory input after routing).
+
+    The critical path names one endpoint; closing timing is about all the
+    others behind it.  An arrival here has no setup time added, so
+    ``count`` is a lower bound of the endpoints that fail ``period_ns``.
+
+    Returns
+    -------
+    dict or None
+        ``period_ns``, ``endpoints`` (all timed endpoint pins), ``count``
+        (those arriving after ``period_ns``) and ``groups``: the latest
+        ``groups`` registers among them (``signal`` as
+        :func:`cell_signal` names it, without bit or copy number;
+        ``count``; ``worst_ns``), latest first.  ``None`` when the report
+        has no detailed timings (runs made before they were asked for).
+    """
+    nets = report.get("detailed_net_timings")
+    if nets is None:
+        return None
+    total, late, by_group = 0, 0, {}
+    for net in nets:
+        for ep in net.get("endpoints") or []:
+            delay = ep.get("delay")
+            arrival = max(delay) if isinstance(delay, list) else delay
+            if arrival is None:
+                continue
+            total += 1
+            if arrival > period_ns:
+                late += 1
+                n, worst = by_group.get(_register_group(ep["cell"]), (0, 0.0))
+                by_group[_register_group(ep["cell"])] = (n + 1, max(worst, arrival))
+    top = sorted(by_group.items(), key=lambda kv: (-kv[1][1], kv[0]))[:groups]
+    return {"period_ns": round(period_ns, 3), "endpoints": total, "count": late,
+            "groups": [{"signal": g, "count": n, "worst_ns": round(w, 3)} for g, (n, w) in top]}
+
+
 def parse_yosys_version(log_text: str) -> str | None:
     """``Yosys 0.70 (git sha1 28ba3cb92)`` from the banner of a Yosys log."""
     m = re.search(r"Yosys (\d+\.\d+[^\s(]*)\s*\(git sha1 ([0-9a-f]+)", log_text)
@@ -659,7 +703,10 @@ def _nextpnr_args(seed: int, *, device: str, package: str, freq_mhz: float,
             # A missed --freq target is a result, not a failure (see module docstring).
             "--timing-allow-fail",
             "--router", ROUTER, "--placer", placer,
-            "--report", f"{folder}/report.json"]
+            # Every endpoint's arrival, for late_endpoints (it changes no
+            # placement or route: the same netlist and seed give the same
+            # fmax with and without it).
+            "--report", f"{folder}/report.json", "--detailed-timing-report"]
     if out_of_context:
         args.append("--out-of-context")
     return args
@@ -671,9 +718,11 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
     sdir = cfg / folder
     cached = _read_json(sdir / "result.json")
     if cached is not None:
-        if "critical_paths" not in cached:  # cached before the field existed
+        if "critical_paths" not in cached or "late_endpoints" not in cached:  # cached before the fields existed
             report = _read_json(sdir / "report.json")
-            cached["critical_paths"] = critical_path_summary(report) if report else []
+            cached.setdefault("critical_paths", critical_path_summary(report) if report else [])
+            cached.setdefault("late_endpoints",
+                              late_endpoints(report, 1000 / opts["freq_mhz"]) if report else None)
         return {**cached, "ran": False}
     sdir.mkdir(exist_ok=True)
     args = _nextpnr_args(seed, folder=folder, **opts)
@@ -708,6 +757,7 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
         "prepack": parsed_log["prepack"],
         "source": "report" if report else "log",
         "critical_paths": critical_path_summary(report) if report else [],
+        "late_endpoints": late_endpoints(report, 1000 / opts["freq_mhz"]) if report else None,
         "args": args,
     }
     _write_json(sdir / "result.json", result)
@@ -796,7 +846,9 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         (``{"date", "machine", "commit", "dirty"}`` of each seed's run, or
         ``None`` for results older than these fields), ``critical_path_per_seed``
         (:func:`critical_path_summary` of each seed's routed report; empty
-        where the report is not at hand, e.g. restored from the archive) and
+        where the report is not at hand, e.g. restored from the archive),
+        ``late_endpoints_per_seed`` (:func:`late_endpoints` at the target
+        period, ``None`` where the report has no detailed timings) and
         ``restored_from``
         (the archive, when any figure came from it).
 
@@ -945,6 +997,7 @@ def synthesize(verilog_path, top: str, *, device: str = "85k", package: str = "C
         "measured_per_seed": [{k: r[k] for k in ("date", "machine", "commit", "dirty")} if "date" in r else None
                               for r in per_seed],
         "critical_path_per_seed": [r.get("critical_paths", []) for r in per_seed],
+        "late_endpoints_per_seed": [r.get("late_endpoints") for r in per_seed],
         "restored_from": next((r["restored_from"] for r in (synth, *per_seed) if r.get("restored_from")), None),
         "key": key,
         "build_dir": str(cfg),
@@ -996,6 +1049,12 @@ def format_table(r: dict) -> str:
                          f"{cp['delay_ns']:.1f} ns ({cp['logic_levels']} logic levels, "
                          f"{cp['routing_ns']:.1f} ns routing): {cp['start_signal']} -> {cp['end_signal']}"
                          + (f"; longest net {net['ns']:.1f} ns {net['from_loc']}->{net['to_loc']}" if net else "")))
+    for seed, late in zip(r["seeds"], r.get("late_endpoints_per_seed") or []):
+        if late:
+            worst = ", ".join(f"{g['signal']} ({g['count']}, {g['worst_ns']:.1f} ns)" for g in late["groups"][:3])
+            rows.append((f"late endpoints seed {seed}",
+                         f"{late['count']} of {late['endpoints']} arrive after {late['period_ns']:g} ns"
+                         + (f"; latest: {worst}" if worst else "")))
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
 

@@ -247,6 +247,13 @@ def test_synthesize_real_design_and_cache(design):
             assert cp["delay_ns"] > 0 and abs(cp["logic_ns"] + cp["routing_ns"] - cp["delay_ns"]) < 0.01
         [reg] = [cp for cp in paths if cp["from"] == cp["to"] == "posedge clk"]
         assert abs(reg["delay_ns"] - 1000 / f) < 0.05, (reg, f)
+    # Every endpoint's arrival (the detailed timing report): none later than
+    # the critical path, which adds the setup time to its arrival.
+    for late, paths in zip(r["late_endpoints_per_seed"], r["critical_path_per_seed"]):
+        assert late["period_ns"] == round(1000 / r["freq_mhz"], 3) and late["endpoints"] > (4 + 2 + 1) * WIDTH
+        assert 0 <= late["count"] <= late["endpoints"]
+        assert all(g["worst_ns"] <= max(cp["delay_ns"] for cp in paths) for g in late["groups"])
+    assert "late endpoints seed 1" in fpga.format_table(r)
 
     t0 = time.perf_counter()
     again = fpga.synthesize(design, "max_reduce", seeds=(1, 2), build_dir=build)
@@ -334,3 +341,21 @@ def test_run_tool_stops_a_tool_on_the_verdict(tmp_path, monkeypatch):
     fpga._run_tool("nextpnr-ecp5", [], cwd=tmp_path, log=tmp_path / "out2.log", expect=[],
                    stop_if=fpga.over_capacity, poll_s=0.2)
     assert (tmp_path / "out2.log").read_text() == "done\n"
+
+
+def test_late_endpoints_counts_and_groups_the_arrivals_after_the_period():
+    def ep(cell, arrival):
+        return {"cell": cell, "port": "DI", "event": "posedge clk", "delay": [0.4, arrival]}
+    report = {"detailed_net_timings": [
+        {"net": "a", "endpoints": [ep("core.rwin3_TRELLIS_FF_Q", 7.2), ep("core.rwin1_TRELLIS_FF_Q_2", 9.5)]},
+        {"net": "b", "endpoints": [ep("core.acc_TRELLIS_FF_Q[4]", 6.9), ep("core.ok_TRELLIS_FF_Q", 6.6)]},
+        {"net": "c", "endpoints": [{"cell": "core.x_TRELLIS_FF_Q", "port": "DI", "delay": 8.0}]},
+    ]}
+    late = fpga.late_endpoints(report, 6.667)
+    assert late["period_ns"] == 6.667 and late["endpoints"] == 5 and late["count"] == 4
+    assert late["groups"] == [{"signal": "core.rwin", "count": 2, "worst_ns": 9.5},
+                              {"signal": "core.x", "count": 1, "worst_ns": 8.0},
+                              {"signal": "core.acc", "count": 1, "worst_ns": 6.9}]
+    assert fpga.late_endpoints(report, 6.667, groups=1)["groups"] == late["groups"][:1]
+    assert fpga.late_endpoints(report, 10.0)["count"] == 0
+    assert fpga.late_endpoints({"critical_paths": []}, 6.667) is None
