@@ -369,8 +369,9 @@ def late_endpoints(report: dict, period_ns: float, groups: int = 8) -> dict | No
             total += 1
             if arrival > period_ns:
                 late += 1
-                n, worst = by_group.get(_register_group(ep["cell"]), (0, 0.0))
-                by_group[_register_group(ep["cell"])] = (n + 1, max(worst, arrival))
+                group = _register_group(ep["cell"])
+                n, worst = by_group.get(group, (0, 0.0))
+                by_group[group] = (n + 1, max(worst, arrival))
     top = sorted(by_group.items(), key=lambda kv: (-kv[1][1], kv[0]))[:groups]
     return {"period_ns": round(period_ns, 3), "endpoints": total, "count": late,
             "groups": [{"signal": g, "count": n, "worst_ns": round(w, 3)} for g, (n, w) in top]}
