@@ -383,7 +383,7 @@ def render(report: dict) -> Document:
                      _num(r["bound"]["cycles"]), ratio,
                      _num(m.get("cycles")) if m.get("status") == "ok" else m.get("status"), mvr,
                      (f"{fm['fmax_mhz']:.1f} ({fm['build']}{', stale' if fm['stale'] else ''})"
-                      if fm["fmax_mhz"] else "not measured"),
+                      if fm["fmax_mhz"] else fm.get("status", "not measured")),
                      _ms(r["engine"]["time_ms"]) or "-", _rate(r["engine"]["rois_per_s"])])
     doc.table(["workload", "RoIs", "cycles", "from", "bound", "cycles/bound", "model cycles", "model/RTL",
                "fmax MHz (build)", "time ms", "RoIs/s"], body)
@@ -411,7 +411,7 @@ def render(report: dict) -> Document:
     header += [f"FPGA speed-up vs GPU {d}" for d in devices] + ["vs CPU golden", "vs CPU torchvision"]
     body = []
     for r in w:
-        row = [r["workload"], _ms(r["engine"]["time_ms"]) or "not measured"]
+        row = [r["workload"], _ms(r["engine"]["time_ms"]) or r["engine"].get("status", "not measured")]
         for d in devices or [None]:
             g = next((g for g in r["gpu"] if g["device"] == d), None)
             for which in ("ours", "torchvision"):
@@ -469,7 +469,7 @@ def excerpt(report: dict) -> Document:
         c = r["cycles"]
         body.append([f"`{r['workload']}`", _num(c["cycles"]) + (f" ({c['source']})" if c["source"] else ""),
                      f"{c['cycles'] / r['bound']['cycles']:.2f}" if c["cycles"] else "-",
-                     _ms(r["engine"]["time_ms"]) or "not measured", _rate(r["engine"]["rois_per_s"]), gpu,
+                     _ms(r["engine"]["time_ms"]) or r["engine"].get("status", "not measured"), _rate(r["engine"]["rois_per_s"]), gpu,
                      _ms(r["cpu"]["golden"].get("ms")) or r["cpu"]["golden"]["status"],
                      _ms(r["cpu"]["torchvision"].get("ms")) or r["cpu"]["torchvision"]["status"]])
     doc.table(["workload", "engine cycles", "cycles / bound", "engine ms", "RoIs/s", f"GPU ms ({st['engine_dtype']})",

@@ -227,6 +227,14 @@ def fmax_for(problem, lanes: int, dtype: str, builds: list[dict], default_record
         if cfg.get("lanes") == lanes and cfg.get("dtype") == dtype and holds(cfg, problem)[0]:
             return {"fmax_mhz": rec["fmax_mhz"], "build": f"L{lanes} {dtype} (default sizes)",
                     "source": rec["source"], "stale": bool(rec["stale"]), "provenance": rec["provenance"]}
+    # A build that would hold the workload but did not place and route (say
+    # it does not fit the device) is the answer, not a missing measurement.
+    failed = [b for b in builds if b["status"] != "ok" and b["lanes"] == lanes and b["dtype"] == dtype
+              and holds(b["engine"], problem)[0]]
+    if failed:
+        b = failed[0]
+        return {"fmax_mhz": None, "build": b["label"], "stale": False, "provenance": b.get("provenance"),
+                "status": b["status"], "reason": f"build {b['label']}: {b['status']} ({b.get('reason')})"}
     return {"fmax_mhz": None, "build": None, "stale": False, "provenance": None,
             "reason": f"{NOT_MEASURED}: no placed-and-routed L{lanes} {dtype} build holds this workload"}
 
@@ -371,6 +379,8 @@ def workload_row(name: str, *, lanes: int, dtype: str, builds: list[dict], defau
         }
     else:
         engine["reason"] = fm.get("reason") if not fm["fmax_mhz"] else "no cycle figure"
+        if not fm["fmax_mhz"] and fm.get("status"):
+            engine["status"] = fm["status"]
     cpu = {"golden": cpu_golden(g["workload"], cpu_runs, refresh=refresh),
            "torchvision": cpu_torchvision(name, cpu_runs, refresh=refresh)}
     gpus = gpu_times(name, dtype, gpu_files)

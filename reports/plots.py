@@ -206,7 +206,8 @@ def workload_times(rows: list[dict], path: Path) -> list[str]:
     A figure that does not exist is drawn as an empty hatched bar labelled
     ``not measured`` / ``not installed``: never as a number.
     """
-    series = [("FPGA engine", lambda r: (r["engine"]["time_ms"], r["engine"].get("reason") or "not measured"))]
+    series = [("FPGA engine", lambda r: (r["engine"]["time_ms"],
+                                         r["engine"].get("status") or r["engine"].get("reason") or "not measured"))]
     devices = sorted({g["device"] for r in rows for g in r["gpu"] if g["device"]})
     if devices:
         for d in devices:
@@ -253,7 +254,8 @@ def workload_times(rows: list[dict], path: Path) -> list[str]:
         fm = r["fmax"]
         lines.append(f"{r['workload']}: FPGA = {src} cycles / fmax "
                      + (f"{fm['fmax_mhz']:.1f} MHz of {fm['build']}" + (" (stale)" if fm["stale"] else "")
-                        if fm["fmax_mhz"] else "(not measured)")
+                        if fm["fmax_mhz"] else f"({fm.get('status', 'not measured')}"
+                        + (f": {fm['build']})" if fm.get("build") else ")"))
                      + ("" if e["time_ms"] else " -> no time"))
     lines.append("GPU: reports/data/gpu-*.json from host.gpu_bench (measured) or not measured; "
                  "CPU: timed on this machine (measured)")

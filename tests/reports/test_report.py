@@ -240,6 +240,14 @@ def test_fmax_comes_only_from_a_build_that_holds_the_workload(tmp_path):
                "engine": sweep.engine_kwargs(8, "int16")}
     assert comparison.fmax_for(shape, 8, "int16", [small, default], None)["fmax_mhz"] == 80.0
     assert comparison.fmax_for(shape, 4, "int16", [small, default], None)["fmax_mhz"] is None
+    # A build that would hold it but does not fit says so (not "not measured").
+    big = {**default, "status": "does not fit", "fmax_mhz_median": None, "label": "big",
+           "reason": "ERROR: design exceeds the device: TRELLIS_COMB 88,436 of 83,640 (105 %)"}
+    got = comparison.fmax_for(shape, 8, "int16", [small, big], None)
+    assert got["fmax_mhz"] is None and got["status"] == "does not fit" and "big" in got["reason"]
+    assert "105 %" in got["reason"]
+    assert comparison.fmax_for(shape, 8, "int16", [small, big, default], None)["fmax_mhz"] == 80.0
+    assert "status" not in comparison.fmax_for(shape, 8, "int16", [small], None)
     # The committed record stands in, flagged stale when hdl/ changed since.
     rec = sweep.default_record({**default, "fmax_mhz_per_seed": [80.0], "fmax_mhz_min": 80.0,
                                 "fmax_mhz_max": 80.0, "seeds": [1], "reason": None,
