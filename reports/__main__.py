@@ -469,7 +469,8 @@ def excerpt(report: dict) -> Document:
         c = r["cycles"]
         body.append([f"`{r['workload']}`", _num(c["cycles"]) + (f" ({c['source']})" if c["source"] else ""),
                      f"{c['cycles'] / r['bound']['cycles']:.2f}" if c["cycles"] else "-",
-                     _ms(r["engine"]["time_ms"]) or r["engine"].get("status", "not measured"), _rate(r["engine"]["rois_per_s"]), gpu,
+                     _ms(r["engine"]["time_ms"]) or r["engine"].get("status", "not measured"),
+                     _rate(r["engine"]["rois_per_s"]), gpu,
                      _ms(r["cpu"]["golden"].get("ms")) or r["cpu"]["golden"]["status"],
                      _ms(r["cpu"]["torchvision"].get("ms")) or r["cpu"]["torchvision"]["status"]])
     doc.table(["workload", "engine cycles", "cycles / bound", "engine ms", "RoIs/s", f"GPU ms ({st['engine_dtype']})",

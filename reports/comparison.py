@@ -233,8 +233,9 @@ def fmax_for(problem, lanes: int, dtype: str, builds: list[dict], default_record
               and holds(b["engine"], problem)[0]]
     if failed:
         b = failed[0]
-        return {"fmax_mhz": None, "build": b["label"], "stale": False, "provenance": b.get("provenance"),
-                "status": b["status"], "reason": f"build {b['label']}: {b['status']} ({b.get('reason')})"}
+        return {"fmax_mhz": None, "build": b["label"], "stale": bool(b.get("earlier_rtl")),
+                "provenance": b.get("provenance"), "status": b["status"],
+                "reason": f"build {b['label']}: {b['status']} ({b.get('reason')})"}
     return {"fmax_mhz": None, "build": None, "stale": False, "provenance": None,
             "reason": f"{NOT_MEASURED}: no placed-and-routed L{lanes} {dtype} build holds this workload"}
 
