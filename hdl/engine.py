@@ -435,6 +435,11 @@ class _Core(Elaboratable):
         i_slot = Signal(range(S))
         tile = Signal(range(e.max_cb + 1))
         h = Signal(range(e.max_h + 1))
+        # h + 1 as a counter of its own: the last-row test is an equality of
+        # registers.  As ``h + 1 == h1`` it was a routed critical path (11.7
+        # ns, 7 levels, 2026-12-06): ``h`` also feeds the row's ph-mask
+        # compares, and its net is long.
+        h_next = Signal(range(e.max_h + 2))
         tile_addr = Signal(aw)
         row_addr = Signal(aw)
         addr = Signal(aw)
@@ -466,7 +471,7 @@ class _Core(Elaboratable):
         fits = Signal()
         bl0 = Signal(9)
         m.d.comb += bl0.eq(Mux(rem < max_burst, rem, max_burst))
-        last_row = h + 1 == cur.h1
+        last_row = h_next == cur.h1
         last_tile = tile + 1 == cb
         m.d.comb += [
             row_in.slot.eq(i_slot), row_in.hm.eq(c_hm), row_in.wm0.eq(c_wm0),
@@ -480,7 +485,7 @@ class _Core(Elaboratable):
                 with m.If(nx_valid):
                     m.d.comb += take.eq(1)
                     m.d.sync += [
-                        cur.eq(nx), cur_e.eq(nx_e), i_slot.eq(nx_slot), tile.eq(0), h.eq(nx.h0),
+                        cur.eq(nx), cur_e.eq(nx_e), i_slot.eq(nx_slot), tile.eq(0), h.eq(nx.h0), h_next.eq(nx.h0 + 1),
                         tile_addr.eq(nx.base), addr.eq(nx.base), row_addr.eq(nx.base),
                         idx_row.eq(nx.idx_base), rem.eq(nx.wn), first.eq(1),
                     ]
@@ -518,14 +523,15 @@ class _Core(Elaboratable):
                         # Row complete: next row, next tile or next RoI (CALC overlaps the AR slice's busy cycle).
                         m.d.sync += [first.eq(1), rem.eq(cur.wn)]
                         with m.If(c_last_row):
-                            m.d.sync += [h.eq(cur.h0), idx_row.eq(cur.idx_base), tile.eq(tile + 1),
+                            m.d.sync += [h.eq(cur.h0), h_next.eq(cur.h0 + 1), idx_row.eq(cur.idx_base),
+                                         tile.eq(tile + 1),
                                          tile_addr.eq(tile_addr + tile_stride),
                                          row_addr.eq(tile_addr + tile_stride),
                                          addr.eq(tile_addr + tile_stride)]
                             with m.If(c_last_tile):
                                 m.next = "IDLE"
                         with m.Else():
-                            m.d.sync += [h.eq(h + 1), idx_row.eq(idx_row + self.cfg_w),
+                            m.d.sync += [h.eq(h_next), h_next.eq(h_next + 1), idx_row.eq(idx_row + self.cfg_w),
                                          row_addr.eq(row_addr + row_stride),
                                          addr.eq(row_addr + row_stride)]
 

@@ -83,6 +83,34 @@ def bin_mask(starts, ends, x, count=None):
     return Cat(*bits)
 
 
+def lowest_set(x, width: int):
+    """Index of the lowest set bit of ``x`` (0 if none): a priority encoder of ``width`` bits."""
+    out = Const(0, width)
+    for i in reversed(range(len(x))):
+        out = Mux(x[i], i, out)
+    return out
+
+
+def ph_set_layout(max_pooled: int) -> data.StructLayout:
+    """A row's ph bins in the form the vertical stage walks them.
+
+    The stage visits the set bits of the row's ph mask lowest first; with
+    the lowest two and the count precomputed, each step's next bin is a
+    register (``low2``) instead of a priority encoder behind the mask
+    update.
+    """
+    ph = range(max(max_pooled, 2))
+    return data.StructLayout({"low": ph, "low2": ph, "rest": max_pooled, "n": range(max_pooled + 1)})
+
+
+def ph_set(mask, max_pooled: int):
+    """:func:`ph_set_layout` of ph mask ``mask``: lowest, second lowest, the other bits, count."""
+    P = max_pooled
+    w = len(Const(0, range(max(P, 2))))
+    m1 = mask & (mask - 1)[:P]                 # mask without its lowest bit
+    return Cat(lowest_set(mask, w), lowest_set(m1, w), m1 & (m1 - 1)[:P], sum(mask[i] for i in range(P))[:bits_for(P)])
+
+
 def idx_width(max_h: int, max_w: int) -> int:
     """Bits of a flat index ``h * W + w`` (< max_h * max_w)."""
     return bits_for(max_h * max_w - 1)
@@ -148,10 +176,15 @@ class _PoolSlice(wiring.Component):
         The front's current row (usable).
     beat_valid, beat, beat_idx : In
         The front's beat register X (this slice's lanes) and its flat index.
-    last_beat, w_mask, h_mask : In
-        Registered for that beat / row by the front.
+    last_beat, w_mask, h_set : In
+        Registered for that beat / row by the front (``h_set``: the row's ph
+        bins, :func:`ph_set_layout`).
     slot_rne, slot_cne : In
         Non-empty ph / pw bins of every slot.
+    ph_count, pw_count : In
+        The run's pooled size.
+    pw_used : In
+        ``pw_used[pw] = pw < pw_count``, registered by the front.
     t_ready : Out(1)
         The tag stage takes an item this cycle if one is offered.
     t_busy : Out(1)
@@ -180,10 +213,10 @@ class _PoolSlice(wiring.Component):
             "r0_valid": In(1), "r0_skip": In(1), "r0_last_row": In(1), "r0_last_tile": In(1),
             "r0_slot": In(range(slots)),
             "beat_valid": In(1), "beat": In(lanes * dtype.width), "beat_idx": In(max(iw, 1)),
-            "last_beat": In(1), "w_mask": In(P), "h_mask": In(P),
+            "last_beat": In(1), "w_mask": In(P), "h_set": In(ph_set_layout(P)),
             # non-empty ph / pw bins of every slot (registered by the front)
             "slot_rne": In(data.ArrayLayout(P, slots)), "slot_cne": In(data.ArrayLayout(P, slots)),
-            "ph_count": In(range(P + 1)), "pw_count": In(range(P + 1)),
+            "ph_count": In(range(P + 1)), "pw_count": In(range(P + 1)), "pw_used": In(P),
             "out_ready": In(1),
             "t_ready": Out(1), "t_busy": Out(1),
             "out_valid": Out(1), "out_last": Out(1),
@@ -228,7 +261,7 @@ class _PoolSlice(wiring.Component):
             m.submodules[f"bins{pw}"] = mem
             wp.append(mem.write_port())
             rp_v.append(mem.read_port(domain="comb"))
-            rp_o.append(mem.read_port(transparent_for=(wp[pw],)))
+            rp_o.append(mem.read_port(domain="comb"))
 
         def addr(bank, ph):
             return Cat(ph[:pbits], bank) if pbits else bank
@@ -250,28 +283,25 @@ class _PoolSlice(wiring.Component):
             vec_rp.append(vec_mem.read_port(domain="comb"))
         wptr = Signal()
         rptr = Signal()
-        pend_mask = Signal(P)
-        # pend_mask has at most one bit set, registered with pend_mask so the
-        # ready path back to the FIFOs does not go through the ph priority
-        # encoder (the last ph of the pending row is "one bit left").
+        # The head row's ph bins not yet merged, as the vertical stage walks
+        # them (see :func:`ph_set_layout`): ``low`` the current one (``low_d``
+        # its next value), ``low2`` the one after, ``pend_rest`` the others,
+        # ``pend_n`` how many in all.  Every next value is a register or a
+        # priority encoder of registers, so the bin memory's read address and
+        # the V stage's selects computed from ``low_d`` come from a 2:1 mux
+        # of flip-flops.  (At 8b16d19 ``low_d`` was the priority encoder of
+        # the mask update, and ``low_d`` -> ``v_fwd`` / ``v_first`` /
+        # ``pend_one`` were routed paths of 9.3-10.3 ns.)
+        pend_n = Signal(range(P + 1))
+        # At most one bin left, registered so the ready path back to the
+        # FIFOs does not go through a compare (the last ph of the row).
         pend_one = Signal()
-        # Lowest set bit of pend_mask, registered with it (``low_d`` is its
-        # next value): the bin memory's read address comes straight from
-        # registers.
         low = Signal(range(max(P, 2)))
         low_d = Signal.like(low)
+        low2 = Signal.like(low)
+        pend_rest = Signal(P)
         m.d.comb += low_d.eq(low)
         m.d.sync += low.eq(low_d)
-
-        def at_most_one(x):
-            return (x & (x - 1)) == 0
-
-        def lowest(x):
-            # priority encoder (lowest set bit; 0 if none)
-            out = Const(0, len(low))
-            for i in reversed(range(P)):
-                out = Mux(x[i], i, out)
-            return out
         pend_last_row = Signal()
         pend_last_tile = Signal()
         pend_skip = Signal()
@@ -279,7 +309,7 @@ class _PoolSlice(wiring.Component):
         v_free = Signal()          # V0 consumes the pending row's last ph this cycle
         # Second entry of the pending FIFO (tail, behind the head above).
         tl_valid = Signal()
-        tl_mask = Signal(P)
+        tl_set = Signal(ph_set_layout(P))
         tl_last_row = Signal()
         tl_last_tile = Signal()
         tl_skip = Signal()
@@ -303,8 +333,6 @@ class _PoolSlice(wiring.Component):
         touched_d = Signal(P)
         m.d.comb += [vbank_d.eq(vbank), touched_d.eq(touched)]
         m.d.sync += [vbank.eq(vbank_d), touched.eq(touched_d)]
-        remaining = Signal(P)
-        m.d.comb += remaining.eq(pend_mask & ~(Const(1, P) << low))
         v_go = Signal()
         # The bin memories' V0 read address and V1 write address are
         # registers of their own, declared once per pw memory: as ``low`` /
@@ -316,14 +344,24 @@ class _PoolSlice(wiring.Component):
         # whenever ``low`` or ``vbank`` may change, so also with the head
         # that follows a reset; V1: with the op), so they need no reset,
         # which also keeps them apart from the control flip-flops.
-        # Synthesis merges flip-flops bit by bit when inputs and initial
-        # values match, so the power-on values ``pw`` keep at most two
-        # copies of each address bit (its two initial values), one for the
-        # bank bit (0 in every copy): measured at a41d1b8, 56 flip-flops
-        # more in all rather than 392.
+        # Synthesis merges flip-flops bit by bit when inputs, enables and
+        # initial values match, so each copy is enabled through its own
+        # ``pw_en[pw]`` (below; a copy of an unused bin holds, and that
+        # bin is never output).  Until 8b16d19 the copies differed only in
+        # their power-on values ``pw``, which kept at most two copies of
+        # each address bit and one of the bank bit: that one flip-flop
+        # reached all 63 LUT-RAM cells, and its net was the routed
+        # critical path of two seeds once the paths above were shorter
+        # (8.2 and 9.2 ns on the address net, 2026-12-06).
         aw = pbits + 1                 # width of addr(bank, ph)
-        v_raddr = [Signal(aw, init=pw, reset_less=True, name=f"v_raddr{pw}") for pw in range(P)]
-        v_waddr = [Signal(aw, init=pw, reset_less=True, name=f"v_waddr{pw}") for pw in range(P)]
+        v_raddr = [Signal(aw, reset_less=True, name=f"v_raddr{pw}") for pw in range(P)]
+        v_waddr = [Signal(aw, reset_less=True, name=f"v_waddr{pw}") for pw in range(P)]
+        # ``pw < pw_count``, registered here from the front's registered
+        # ``pw_used`` (no compare on the route from the front to the
+        # slices): the enable that keeps each bin's copies of the V stage's
+        # addresses and selects distinct.
+        pw_en = [Signal(name=f"pw_en{pw}") for pw in range(P)]
+        m.d.sync += [pw_en[pw].eq(self.pw_used[pw]) for pw in range(P)]
         m.d.comb += [
             v_go.eq(pend_valid & ~full.bit_select(vbank, 1)),
             v_free.eq(v_go & pend_one),
@@ -358,7 +396,7 @@ class _PoolSlice(wiring.Component):
         v2_acc = [Signal(gw, reset_less=True, name=f"v2_acc{pw}") for pw in range(P)]
         v2_g = [Signal(L, reset_less=True, name=f"v2_g{pw}") for pw in range(P)]
         # The selects of v1_acc / V1's compare come in one copy per pw
-        # group (see ``pw_en`` below).
+        # group (see ``pw_en``).
         v1_fwd = [Signal(reset_less=True, name=f"v1_fwd{pw}") for pw in range(P)]
         v_first = [Signal(name=f"v_first{pw}") for pw in range(P)]
         v_fwd = [Signal(name=f"v_fwd{pw}") for pw in range(P)]
@@ -380,7 +418,9 @@ class _PoolSlice(wiring.Component):
             *(g.eq(w) for g, w in zip(v2_g, v1_g)),
         ]
         with m.If(v1_write):
-            m.d.sync += [wa.eq(addr(v1_bank, v1_ph)) for wa in v_waddr]
+            for pw, wa in enumerate(v_waddr):
+                with m.If(pw_en[pw]):
+                    m.d.sync += wa.eq(addr(v1_bank, v1_ph))
         for pw in range(P):
             m.d.comb += [wp[pw].addr.eq(v_waddr[pw]), wp[pw].data.eq(v2_data[pw]), wp[pw].en.eq(v2_write)]
         # The selects of v1_acc drive every bit of it, so they come from
@@ -390,18 +430,16 @@ class _PoolSlice(wiring.Component):
         # V1 then compares against both candidates) and ``fwd2`` (V2 writes
         # the entry in this cycle, which the memory read cannot see yet).
         v_op = Signal()
-        m.d.comb += v_op.eq(v_go & (pend_mask != 0))
+        m.d.comb += v_op.eq(v_go & (pend_n != 0))
         # One copy of each select per pw group: a single flip-flop reaching
         # all P groups of the slice (252 bits at int16) was every seed's
         # routed critical path at 8b67e38 (``v_fwd`` / ``v_fwd2`` ->
         # ``v1_acc``, 11.9-12.2 ns, 10.4-10.8 ns on that one net; at float32
         # 13.0 ns on one net).  Copies computed from the same inputs would
         # be merged back by synthesis, so each copy is enabled by its own
-        # ``pw_en[pw]`` (``pw < pw_count``, registered): distinct enables,
-        # distinct flip-flops.  A copy of an unused bin (``pw >= pw_count``)
-        # holds, and that bin's accumulator is never read.
-        pw_en = [Signal(name=f"pw_en{pw}") for pw in range(P)]
-        m.d.sync += [pw_en[pw].eq(self.pw_count > pw) for pw in range(P)]
+        # ``pw_en[pw]``: distinct enables, distinct flip-flops.  A copy of
+        # an unused bin (``pw >= pw_count``) holds, and that bin's
+        # accumulator is never read.
         nxt_first = ~touched_d.bit_select(low_d, 1)
         nxt_fwd = v_op & (vbank_d == vbank) & (low_d == low)
         nxt_fwd2 = v1_write & (vbank_d == v1_bank) & (low_d == v1_ph)
@@ -417,11 +455,12 @@ class _PoolSlice(wiring.Component):
               for pw in range(P)),
         ]
         with m.If(v_go):
-            m.d.comb += low_d.eq(lowest(remaining))
-            m.d.sync += [pend_mask.eq(remaining), pend_one.eq(at_most_one(remaining)), v1_bank.eq(vbank)]
-            with m.If(pend_mask != 0):
+            m.d.comb += low_d.eq(low2)
+            m.d.sync += [low2.eq(lowest_set(pend_rest, len(low))), pend_rest.eq(pend_rest & (pend_rest - 1)[:P]),
+                         pend_one.eq(pend_n <= 2), v1_bank.eq(vbank)]
+            with m.If(pend_n != 0):
                 m.d.comb += touched_d.eq(touched | (Const(1, P) << low))
-                m.d.sync += [v1_write.eq(1), v1_ph.eq(low)]
+                m.d.sync += [v1_write.eq(1), v1_ph.eq(low), pend_n.eq(pend_n - 1)]
             with m.If(pend_one):
                 m.d.sync += pend_valid.eq(0)
                 with m.If(pend_last_row):
@@ -466,7 +505,7 @@ class _PoolSlice(wiring.Component):
         t_recs = Signal(gw, reset_less=True)
         t_wmask = Signal(P, reset_less=True)
         t_last = Signal(reset_less=True)
-        t_hmask = Signal(P, reset_less=True)
+        t_hset = Signal(ph_set_layout(P), reset_less=True)
         t_last_row = Signal(reset_less=True)
         t_last_tile = Signal(reset_less=True)
         t_slot = Signal(range(self.slots), reset_less=True)
@@ -487,7 +526,7 @@ class _PoolSlice(wiring.Component):
         with m.If(t_ready):
             m.d.sync += [
                 t_skip.eq(self.r0_skip), t_recs.eq(Cat(*lane_keys)), t_wmask.eq(self.w_mask),
-                t_last.eq(self.r0_skip | self.last_beat), t_hmask.eq(self.h_mask),
+                t_last.eq(self.r0_skip | self.last_beat), t_hset.eq(self.h_set),
                 t_last_row.eq(self.r0_last_row), t_last_tile.eq(self.r0_last_tile), t_slot.eq(self.r0_slot),
             ]
 
@@ -539,7 +578,7 @@ class _PoolSlice(wiring.Component):
 
         # The pushed row's fields, registered with the take of its last beat
         # (the tag register holds the next item by the time of the push).
-        p_mask = Signal(P)
+        p_set = Signal(ph_set_layout(P))
         p_last_row = Signal()
         p_last_tile = Signal()
         p_skip = Signal()
@@ -547,7 +586,7 @@ class _PoolSlice(wiring.Component):
         with m.If(t_valid & (t_skip | t_last)):
             with m.If(space):
                 m.d.comb += r_take.eq(1)
-                m.d.sync += [push.eq(1), p_mask.eq(Mux(t_skip, 0, t_hmask)), p_last_row.eq(t_last_row),
+                m.d.sync += [push.eq(1), p_set.eq(Mux(t_skip, 0, t_hset.as_value())), p_last_row.eq(t_last_row),
                              p_last_tile.eq(t_last_tile), p_skip.eq(t_skip), p_slot.eq(t_slot)]
         with m.Elif(t_valid):
             m.d.comb += r_take.eq(1)
@@ -561,26 +600,26 @@ class _PoolSlice(wiring.Component):
         with m.If(v_free):
             m.d.sync += rptr.eq(~rptr)
 
-        def load_head(mask, last_row, last_tile, skip, slot):
+        def load_head(hset, last_row, last_tile, skip, slot):
             m.d.sync += [
-                pend_valid.eq(1), pend_mask.eq(mask), pend_one.eq(at_most_one(mask)),
-                pend_last_row.eq(last_row), pend_last_tile.eq(last_tile),
+                pend_valid.eq(1), pend_n.eq(hset.n), pend_one.eq(hset.n <= 1), low2.eq(hset.low2),
+                pend_rest.eq(hset.rest), pend_last_row.eq(last_row), pend_last_tile.eq(last_tile),
                 pend_skip.eq(skip), pend_slot.eq(slot),
             ]
-            m.d.comb += low_d.eq(lowest(mask))
+            m.d.comb += low_d.eq(hset.low)
 
         # The tail is only valid while the head is (it moves up when the head
         # frees), and ``space`` stops a push while both are, so a push goes
         # to the head if it is free or freeing and to the tail otherwise.
         with m.If(head_free):
             with m.If(tl_valid):
-                load_head(tl_mask, tl_last_row, tl_last_tile, tl_skip, tl_slot)
+                load_head(tl_set, tl_last_row, tl_last_tile, tl_skip, tl_slot)
                 m.d.sync += tl_valid.eq(0)
             with m.Elif(push):
-                load_head(p_mask, p_last_row, p_last_tile, p_skip, p_slot)
+                load_head(p_set, p_last_row, p_last_tile, p_skip, p_slot)
         with m.Elif(push):
             m.d.sync += [
-                tl_valid.eq(1), tl_mask.eq(p_mask), tl_last_row.eq(p_last_row),
+                tl_valid.eq(1), tl_set.eq(p_set), tl_last_row.eq(p_last_row),
                 tl_last_tile.eq(p_last_tile), tl_skip.eq(p_skip), tl_slot.eq(p_slot),
             ]
         # Entries after this cycle, plus the push this cycle's take starts,
@@ -589,7 +628,9 @@ class _PoolSlice(wiring.Component):
         next_push = t_valid & (t_skip | t_last) & space
         m.d.sync += space.eq(Mux(head_free, ~((tl_valid | push) & next_push), ~(tl_valid | push | next_push)))
         with m.If(v_go | (head_free & (tl_valid | push))):
-            m.d.sync += [ra.eq(addr(vbank_d, low_d)) for ra in v_raddr]
+            for pw, ra in enumerate(v_raddr):
+                with m.If(pw_en[pw]):
+                    m.d.sync += ra.eq(addr(vbank_d, low_d))
 
         # ---------------- output stage ------------------------------------
         # O1 and O2 are plain pipeline registers (no stall): O1 holds the
@@ -653,9 +694,21 @@ class _PoolSlice(wiring.Component):
                 m.d.comb += n_pw.eq(opw + 1)
         m.d.sync += [obank.eq(n_bank), oph.eq(n_ph), opw.eq(n_pw),
                      last_pw.eq(n_pw + 1 == self.pw_count), last_ph.eq(n_ph + 1 == self.ph_count)]
-        # The entry for the beat loaded next cycle is read this cycle.
-        for rp in rp_o:
-            m.d.comb += [rp.addr.eq(addr(n_bank, n_ph)), rp.en.eq(1)]
+        # The entry for the beat loaded next cycle: its address is
+        # registered this cycle and read asynchronously in the next (a write
+        # of this cycle is then already in the memory, as with a transparent
+        # synchronous port, without its bypass compare and mux).  One
+        # address register per pw memory, kept apart by ``pw_en`` as the V
+        # stage's selects are: as one register per slice (what synthesis
+        # makes of P synchronous ports with one address) it reached every
+        # LUT-RAM cell of the slice, a routed critical path of 8b16d19 (10.9
+        # ns, 10.0 of it on that net).  A copy of an unused bin holds; that
+        # group is never output.
+        o_raddr = [Signal(aw, reset_less=True, name=f"o_raddr{pw}") for pw in range(P)]
+        for pw, rp in enumerate(rp_o):
+            with m.If(pw_en[pw]):
+                m.d.sync += o_raddr[pw].eq(addr(n_bank, n_ph))
+            m.d.comb += rp.addr.eq(o_raddr[pw])
 
         # O1: the load reads the bank for the last time for this bin, so the
         # bank and the RoI's slot are released here (``out_clear``,
@@ -801,10 +854,12 @@ class Pooler(wiring.Component):
         # selected from the registered slot, and the row moves into R0 (the
         # current row) when R0 is empty or its last beat / skip token goes to
         # the tag stage that cycle.  The move loads, besides the fields and
-        # the column edges, the column ``tw`` and flat index ``tidx`` of the
-        # row's next beat (counters: no ``w0 + count`` adder per beat), and,
+        # the column edges, the column after the row's next beat ``tn`` and
+        # that beat's flat index ``tidx`` (counters: no ``w0 + count`` adder
+        # per beat), and,
         # already registered for that beat, its column-bin mask ``wm``, its
-        # last-beat flag ``lb`` and the row's ph mask ``hm``: what the slices'
+        # last-beat flag ``lb`` and the row's ph bins ``hset`` (mask ``hm``
+        # in :func:`ph_set_layout` form): what the slices'
         # tag stages load comes straight from flip-flops, and the wide
         # fan-out to the slices is the only thing in that cycle.  (Selecting
         # the edges and comparing them for ``hm`` here was the routed
@@ -832,11 +887,12 @@ class Pooler(wiring.Component):
         r0_last_tile = Signal()
         r0_skip = Signal()
         r0_slot = Signal(range(self.slots))
-        tw = Signal(range(self.max_w + 1), reset_less=True)
+        r0_cne = Signal(P, reset_less=True)
+        tn = Signal(range(self.max_w + 2), reset_less=True)
         tidx = Signal(bits_for(self.max_h * self.max_w), reset_less=True)
         wm = Signal(P, reset_less=True)
         lb = Signal(reset_less=True)
-        hm = Signal(P, reset_less=True)
+        hset = Signal(ph_set_layout(P), reset_less=True)
         r0_take = Signal()
         a_load = Signal()
         a_move = Signal()
@@ -855,17 +911,6 @@ class Pooler(wiring.Component):
 
         ws_a = select(m, (self.edges[i].ws for i in range(self.slots)), a_slot, name="ws_a")
         we_a = select(m, (self.edges[i].we for i in range(self.slots)), a_slot, name="we_a")
-        x_take = Signal()
-        tw1 = tw + 1
-        with m.If(a_move):
-            m.d.sync += [
-                r0_ws.eq(ws_a), r0_we.eq(we_a), r0_wlast.eq(a_wlast), r0_last_row.eq(a_last_row),
-                r0_last_tile.eq(a_last_tile), r0_skip.eq(a_skip), r0_slot.eq(a_slot),
-                tw.eq(a_w0), tidx.eq(a_idx0), wm.eq(a_wm0), lb.eq(a_w0 == a_wlast), hm.eq(a_hm),
-            ]
-        with m.Elif(x_take):
-            m.d.sync += [tw.eq(tw1), tidx.eq(tidx + 1), lb.eq(tw1 == r0_wlast),
-                         wm.eq(bin_mask(r0_ws, r0_we, tw1))]
         # Non-empty bins of every slot, registered: a slot's edges are stable
         # from the cycle after its commit until its slot_done, and a slice
         # reads these masks only at a tile's end, several pipeline stages
@@ -876,6 +921,27 @@ class Pooler(wiring.Component):
             e = self.edges[i]
             m.d.sync += [slot_rne[i].eq(Cat(*(e.hs[p] < e.he[p] for p in range(P)))),
                          slot_cne[i].eq(Cat(*(e.ws[p] < e.we[p] for p in range(P))))]
+        cne_a = select(m, (slot_cne[i] for i in range(self.slots)), a_slot, name="cne_a")
+
+        # The next column's bin mask is stepped, not compared: columns go up
+        # by one, so bin p holds column ``tn`` iff it held ``tn - 1`` and
+        # ``tn`` is not its end, or ``tn`` is its start; ``r0_cne`` keeps
+        # empty bins (start >= end) out.  Two equality tests per bin (no
+        # carry chain) on the registered next column ``tn`` replace the
+        # adder and the two magnitude compares that were the routed critical
+        # path of 8b16d19 (15 levels, 10.5 ns).
+        x_take = Signal()
+        with m.If(a_move):
+            m.d.sync += [
+                r0_ws.eq(ws_a), r0_we.eq(we_a), r0_cne.eq(cne_a), r0_wlast.eq(a_wlast),
+                r0_last_row.eq(a_last_row), r0_last_tile.eq(a_last_tile), r0_skip.eq(a_skip),
+                r0_slot.eq(a_slot),
+                tn.eq(a_w0 + 1), tidx.eq(a_idx0), wm.eq(a_wm0), lb.eq(a_w0 == a_wlast), hset.eq(ph_set(a_hm, P)),
+            ]
+        with m.Elif(x_take):
+            m.d.sync += [tn.eq(tn + 1), tidx.eq(tidx + 1), lb.eq(tn == r0_wlast),
+                         wm.eq(Cat(*(((wm[p] | (tn == r0_ws[p])) & (tn != r0_we[p]) & r0_cne[p])
+                                     for p in range(P))))]
 
         # ---------------- beat register (X) --------------------------------
         # Same reason as R0: the beat FIFO's block-RAM output goes straight
@@ -889,6 +955,11 @@ class Pooler(wiring.Component):
         # the cycle model).  ``beat_taken`` (X -> tag stages) is what frees
         # the engine's FIFO credit: FIFO plus X never hold more than the
         # credit window.
+        # The data registers of X and of the spare are enabled per slice,
+        # each slice's part by that slice's own ``t_ready`` copy (all copies
+        # are equal): one enable net of 2 x 128 flip-flops across the
+        # device, from slice 0's tag stage, reached its last loads at 9.1-9.9
+        # ns in 8b16d19's routed build.
         x_valid = Signal()
         x_data = Signal(self.lanes * dt.width, reset_less=True)
         s_valid = Signal()
@@ -897,11 +968,19 @@ class Pooler(wiring.Component):
         m.d.comb += [self.beats.ready.eq(~s_valid), self.beat_taken.eq(x_take)]
         with m.If(x_take | ~x_valid):
             with m.If(s_valid):
-                m.d.sync += [x_data.eq(s_data), s_valid.eq(0)]
+                m.d.sync += s_valid.eq(0)
             with m.Else():
-                m.d.sync += [x_data.eq(self.beats.payload), x_valid.eq(pop)]
+                m.d.sync += x_valid.eq(pop)
         with m.Elif(pop):
-            m.d.sync += [s_data.eq(self.beats.payload), s_valid.eq(1)]
+            m.d.sync += s_valid.eq(1)
+        bw = SL * dt.width
+        x_shares = r0_valid & ~r0_skip & x_valid
+        for k, s in enumerate(slices):
+            part = slice(k * bw, (k + 1) * bw)
+            with m.If((x_shares & s.t_ready) | ~x_valid):
+                m.d.sync += x_data[part].eq(Mux(s_valid, s_data[part], self.beats.payload[part]))
+            with m.Elif(pop):
+                m.d.sync += s_data[part].eq(self.beats.payload[part])
 
         # Slice 0's tag stage decides the pops; every slice loads the same
         # beat in the same cycle (identical control copies).
@@ -917,16 +996,19 @@ class Pooler(wiring.Component):
                 with m.If(lb):
                     m.d.comb += r0_take.eq(1)
 
-        bw = SL * dt.width
+        # ``pw < pw_count`` per bin, registered once here (the slices register
+        # it again): the compare stays out of the routes to the slices.
+        pw_used = Signal(P, reset_less=True)
+        m.d.sync += pw_used.eq(Cat(*(self.pw_count > pw for pw in range(P))))
         for k, s in enumerate(slices):
             m.d.comb += [
                 s.r0_valid.eq(r0_valid), s.r0_skip.eq(r0_skip), s.r0_last_row.eq(r0_last_row),
                 s.r0_last_tile.eq(r0_last_tile), s.r0_slot.eq(r0_slot),
                 s.beat_valid.eq(x_valid), s.beat.eq(x_data[k * bw: (k + 1) * bw]),
                 s.beat_idx.eq(tidx[: len(s.beat_idx)]), s.last_beat.eq(lb),
-                s.w_mask.eq(wm), s.h_mask.eq(hm),
+                s.w_mask.eq(wm), s.h_set.eq(hset),
                 s.slot_rne.eq(slot_rne), s.slot_cne.eq(slot_cne),
-                s.ph_count.eq(self.ph_count), s.pw_count.eq(self.pw_count),
+                s.ph_count.eq(self.ph_count), s.pw_count.eq(self.pw_count), s.pw_used.eq(pw_used),
                 s.out_ready.eq(self.out.ready),
             ]
         values = Cat(*(s.values for s in slices))

@@ -2,9 +2,11 @@
 
 import numpy as np
 import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.sim import Simulator
 
 from hdl.dtypes import DTYPES
-from hdl.pool import Pooler
+from hdl.pool import Pooler, ph_set, ph_set_layout
 from tests.hdl.models import pool_bin, random_values, values_to_bits
 from tests.hdl.util import simulate
 
@@ -135,3 +137,24 @@ def test_pooler_rejects_bad_slice_lanes(bad):
     with pytest.raises(ValueError, match="slice_lanes must be a positive divisor of lanes=4"):
         Pooler(dtype=DTYPES["int16"], lanes=L, max_pooled=P, max_h=MH, max_w=MW, argmax=True, slots=4,
                slice_lanes=bad)
+
+
+@pytest.mark.parametrize("pooled", [1, 2, 7])
+def test_ph_set_every_mask(pooled):
+    """The vertical stage's walk of a row's ph bins: lowest, second lowest, the rest and the count."""
+    m = Module()
+    mask = Signal(pooled)
+    out = Signal(ph_set_layout(pooled))
+    m.d.comb += out.eq(ph_set(mask, pooled))
+    sim = Simulator(m)
+
+    async def tb(ctx):
+        for x in range(1 << pooled):
+            ctx.set(mask, x)
+            bits = [i for i in range(pooled) if x >> i & 1]
+            got = (ctx.get(out.low), ctx.get(out.low2), ctx.get(out.rest), ctx.get(out.n))
+            rest = sum(1 << i for i in bits[2:])
+            assert got == ((bits + [0, 0])[0], (bits[1:] + [0])[0], rest, len(bits)), (x, got)
+
+    sim.add_testbench(tb)
+    sim.run()
