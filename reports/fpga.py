@@ -761,6 +761,11 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
         "late_endpoints": late_endpoints(report, 1000 / opts["freq_mhz"]) if report else None,
         "args": args,
     }
+    if report and "detailed_net_timings" in report:
+        # Summarised above; the per-net list is nearly all of the file (the
+        # default build's report: 14.1 MB with it, 16 KB without), so the
+        # cached report keeps the rest.
+        _write_json(sdir / "report.json", {k: v for k, v in report.items() if k != "detailed_net_timings"})
     _write_json(sdir / "result.json", result)
     return {**result, "ran": True}
 

@@ -254,6 +254,9 @@ def test_synthesize_real_design_and_cache(design):
         assert 0 <= late["count"] <= late["endpoints"]
         assert all(g["worst_ns"] <= max(cp["delay_ns"] for cp in paths) for g in late["groups"])
     assert "late endpoints seed 1" in fpga.format_table(r)
+    # The cached report keeps everything but the per-net list it was summarised from.
+    kept = fpga._read_json(fpga.Path(r["build_dir"]) / "seed_1" / "report.json")
+    assert "critical_paths" in kept and "detailed_net_timings" not in kept
 
     t0 = time.perf_counter()
     again = fpga.synthesize(design, "max_reduce", seeds=(1, 2), build_dir=build)
