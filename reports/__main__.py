@@ -252,6 +252,11 @@ def _ms(v):
     return f"{v:.3g}" if v < 100 else f"{v:,.0f}"
 
 
+def _engine_ms(r):
+    """A workload's FPGA time, or why it has none (``does not fit``, ``not measured``)."""
+    return _ms(r["engine"]["time_ms"]) or r["engine"].get("status", "not measured")
+
+
 def _rate(v):
     return "-" if v is None else f"{v:,.0f}"
 
@@ -411,7 +416,7 @@ def render(report: dict) -> Document:
     header += [f"FPGA speed-up vs GPU {d}" for d in devices] + ["vs CPU golden", "vs CPU torchvision"]
     body = []
     for r in w:
-        row = [r["workload"], _ms(r["engine"]["time_ms"]) or r["engine"].get("status", "not measured")]
+        row = [r["workload"], _engine_ms(r)]
         for d in devices or [None]:
             g = next((g for g in r["gpu"] if g["device"] == d), None)
             for which in ("ours", "torchvision"):
@@ -469,8 +474,7 @@ def excerpt(report: dict) -> Document:
         c = r["cycles"]
         body.append([f"`{r['workload']}`", _num(c["cycles"]) + (f" ({c['source']})" if c["source"] else ""),
                      f"{c['cycles'] / r['bound']['cycles']:.2f}" if c["cycles"] else "-",
-                     _ms(r["engine"]["time_ms"]) or r["engine"].get("status", "not measured"),
-                     _rate(r["engine"]["rois_per_s"]), gpu,
+                     _engine_ms(r), _rate(r["engine"]["rois_per_s"]), gpu,
                      _ms(r["cpu"]["golden"].get("ms")) or r["cpu"]["golden"]["status"],
                      _ms(r["cpu"]["torchvision"].get("ms")) or r["cpu"]["torchvision"]["status"]])
     doc.table(["workload", "engine cycles", "cycles / bound", "engine ms", "RoIs/s", f"GPU ms ({st['engine_dtype']})",

@@ -713,6 +713,13 @@ def _nextpnr_args(seed: int, *, device: str, package: str, freq_mhz: float,
     return args
 
 
+def _report_summaries(report: dict | None, freq_mhz: float) -> dict:
+    """A seed's ``critical_paths`` and ``late_endpoints`` (at the target
+    period) from its routed report; empty / ``None`` without one."""
+    return {"critical_paths": critical_path_summary(report) if report else [],
+            "late_endpoints": late_endpoints(report, 1000 / freq_mhz) if report else None}
+
+
 def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
     """nextpnr for one seed; cached in ``cfg/seed_<n>/result.json``."""
     folder = f"seed_{seed}"
@@ -720,10 +727,7 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
     cached = _read_json(sdir / "result.json")
     if cached is not None:
         if "critical_paths" not in cached or "late_endpoints" not in cached:  # cached before the fields existed
-            report = _read_json(sdir / "report.json")
-            cached.setdefault("critical_paths", critical_path_summary(report) if report else [])
-            cached.setdefault("late_endpoints",
-                              late_endpoints(report, 1000 / opts["freq_mhz"]) if report else None)
+            cached = {**_report_summaries(_read_json(sdir / "report.json"), opts["freq_mhz"]), **cached}
         return {**cached, "ran": False}
     sdir.mkdir(exist_ok=True)
     args = _nextpnr_args(seed, folder=folder, **opts)
@@ -757,8 +761,7 @@ def _seed_stage(cfg: Path, seed: int, **opts) -> dict:
         "utilisation": parsed["utilisation"],
         "prepack": parsed_log["prepack"],
         "source": "report" if report else "log",
-        "critical_paths": critical_path_summary(report) if report else [],
-        "late_endpoints": late_endpoints(report, 1000 / opts["freq_mhz"]) if report else None,
+        **_report_summaries(report, opts["freq_mhz"]),
         "args": args,
     }
     if report and "detailed_net_timings" in report:
