@@ -101,22 +101,79 @@ def quick_options(**kw) -> Options:
 # building the figures
 # --------------------------------------------------------------------------
 
-def _workload_build_configs(opts: Options, default_kwargs: dict) -> list[dict]:
-    """The default configuration, plus, for each workload it cannot hold, the
-    build the simulator would size for it (:func:`sim.engine.fit_params`)."""
+def _workload_problem(name: str, dtype: str):
+    """The validated problem of a standard workload in ``dtype``."""
     import golden
     from golden.workloads import make_workload
-    from sim.engine import fit_params
+    w = make_workload(name, dtype=dtype)
+    return golden.validate(*w.call_args(), comparison.BIN_MODE)
 
-    out = [default_kwargs]
-    for name in opts.workloads:
-        w = make_workload(name, dtype=opts.engine_dtype)
-        problem = golden.validate(*w.call_args(), comparison.BIN_MODE)
-        if not sweep.holds(default_kwargs, problem)[0]:
-            sized, _ = fit_params(default_kwargs, problem)
-            if sized not in out:
-                out.append(sized)
-    return out
+
+def _sized_for(lanes: int, dtype: str, problem) -> dict:
+    """The default-size build on ``lanes`` x ``dtype``, with the maxima raised
+    where ``problem`` needs it (the build the simulator sizes for it,
+    :func:`sim.engine.fit_params`)."""
+    from sim.engine import fit_params
+    kwargs = sweep.engine_kwargs(lanes, dtype)
+    return kwargs if sweep.holds(kwargs, problem)[0] else fit_params(kwargs, problem)[0]
+
+
+def _row_of(rows: list[dict], kwargs: dict) -> dict | None:
+    """The sweep row of the build ``kwargs`` (its engine record holds every parameter given)."""
+    return next((r for r in rows if all(r["engine"].get(k) == v for k, v in kwargs.items())), None)
+
+
+def workload_engines(opts: Options, configs: list[dict], sweep_rows: list[dict]) -> tuple[list[dict], dict]:
+    """Place and route the builds the workloads need and choose each one's engine.
+
+    A workload runs on the default lanes and type with the maxima raised
+    where it needs it (:func:`_sized_for`).  Where that build does not fit
+    the device, it runs on the widest narrower lane count of the sweep whose
+    build, sized the same way, fits (a hardware engineer's next move: half
+    the lanes, half the comparator slices), or on the narrowest one tried.
+
+    Returns
+    -------
+    builds : list of dict
+        Sweep rows of the builds placed and routed here (the default build
+        and the sized ones, those already in ``configs`` excepted).
+    engines : dict
+        ``{workload: {"lanes": int, "note": str or None}}``; the note says
+        why a workload left the default lanes.
+    """
+    dtype = opts.engine_dtype
+    engines = {name: {"lanes": opts.engine_lanes, "note": None} for name in opts.workloads}
+    if not opts.workload_builds:
+        return [], engines
+    earlier_rtl = earlier_rtl_rule(opts)
+    problems = {name: _workload_problem(name, dtype) for name in opts.workloads}
+    wanted = [sweep.engine_kwargs(opts.engine_lanes, dtype)]
+    for problem in problems.values():
+        kwargs = _sized_for(opts.engine_lanes, dtype, problem)
+        if kwargs not in wanted:
+            wanted.append(kwargs)
+    builds = sweep.run_sweep([c for c in wanted if c not in configs], opts.fpga, progress=opts.progress,
+                             desc="ECP5 workload builds", earlier_rtl=earlier_rtl)
+    known = list(sweep_rows) + builds
+    narrower = sorted((n for n in set(sweep.SWEEP_LANES) if n < opts.engine_lanes), reverse=True)
+    for name, problem in problems.items():
+        lanes = opts.engine_lanes
+        row = _row_of(known, _sized_for(lanes, dtype, problem))
+        for fewer in narrower:
+            if row is None or row["status"] != "does not fit":
+                break
+            why = f"its L{lanes} {dtype} build ({row['label']}) does not fit the device ({row.get('reason')})"
+            kwargs = _sized_for(fewer, dtype, problem)
+            row = _row_of(known, kwargs)
+            if row is None:
+                new = sweep.run_sweep([kwargs], opts.fpga, progress=opts.progress, desc="ECP5 workload builds",
+                                      earlier_rtl=earlier_rtl)
+                builds += new
+                known += new
+                row = new[0]
+            lanes = fewer
+            engines[name] = {"lanes": lanes, "note": f"runs on L{lanes} {dtype}: {why}"}
+    return builds, engines
 
 
 def earlier_rtl_rule(opts: Options):
@@ -151,15 +208,10 @@ def build_report(opts: Options) -> dict:
 
     # 2. the default configuration and builds sized for the workloads
     t0 = time.perf_counter()
-    extra_rows = []
-    if opts.workload_builds:
-        wanted = [c for c in _workload_build_configs(opts, default_kwargs) if c not in configs]
-        extra_rows = sweep.run_sweep(wanted, opts.fpga, progress=opts.progress, desc="ECP5 workload builds",
-                                     earlier_rtl=earlier_rtl)
+    extra_rows, engines = workload_engines(opts, configs, rows)
     steps["fpga_workload_builds_s"] = time.perf_counter() - t0
     builds = rows + extra_rows
-    default_row = next((r for r in builds if r["engine"].get("lanes") == default_kwargs["lanes"]
-                        and all(r["engine"].get(k) == v for k, v in default_kwargs.items())), None)
+    default_row = _row_of(builds, default_kwargs)
     # reports/data/ is written at the end (see below), so that the
     # provenance of every figure of this run sees the git state it ran on.
     default_path = Path(opts.data_dir) / sweep.DEFAULT_RECORD.name
@@ -179,9 +231,10 @@ def build_report(opts: Options) -> dict:
     wrows = []
     for name in tqdm(opts.workloads, desc="workloads (cycles, CPU timing)", unit="workload", disable=not show):
         wrows.append(comparison.workload_row(
-            name, lanes=opts.engine_lanes, dtype=opts.engine_dtype, builds=builds, default_record=default_rec,
+            name, lanes=engines[name]["lanes"], dtype=opts.engine_dtype, builds=builds, default_record=default_rec,
             gpu_files=gpu_files, rtl_max_cycles=opts.rtl_max_cycles, cpu_runs=opts.cpu_runs,
             simulator=opts.simulator, refresh=opts.refresh, progress=show))
+        wrows[-1]["engine_note"] = engines[name]["note"]
     steps["workloads_s"] = time.perf_counter() - t0
 
     # 5. plots
@@ -358,7 +411,8 @@ def render(report: dict) -> Document:
     if report["fpga"]["workload_builds"]:
         doc.heading("Builds for the workloads", 3)
         doc.para(f"The default L{st['engine_lanes']} {st['engine_dtype']} build, and builds with the maxima raised "
-                 "for the workloads it cannot hold; their fmax projects those workloads' cycles to time.")
+                 "for the workloads it cannot hold (on fewer lanes where such a build does not fit the device); "
+                 "their fmax projects those workloads' cycles to time.")
         _config_table(doc, report["fpga"]["workload_builds"], fs)
     if report["fpga"]["default_record_written"]:
         doc.para(f"Wrote `{Path(report['fpga']['default_record_written']).name}` (the default configuration's "
@@ -375,7 +429,8 @@ def render(report: dict) -> Document:
              f"(torchvision's arithmetic; the host sends them as EDGES descriptors). "
              f"Cycles from the RTL (cycle-accurate simulation with {st['simulator']}) where the workload's bound "
              f"is within {st['rtl_max_cycles']:,.0f} cycles, else from the cycle model; the model is shown beside "
-             f"the RTL. Time = cycles / fmax of a routed build that holds the workload.")
+             f"the RTL. Time = cycles / fmax of a routed build that holds the workload. A workload whose "
+             f"build does not fit the device runs on fewer lanes (noted below the table).")
     body = []
     for r in w:
         c = r["cycles"]
@@ -394,6 +449,8 @@ def render(report: dict) -> Document:
                "fmax MHz (build)", "time ms", "RoIs/s"], body)
     notes = []
     for r in w:
+        if r.get("engine_note"):
+            notes.append(f"`{r['workload']}` {r['engine_note']}")
         rtl = r["cycles"]["rtl"]
         if rtl.get("status") != "ok":
             notes.append(f"`{r['workload']}` RTL: {rtl['status']} ({rtl.get('reason', '')})")
@@ -480,7 +537,10 @@ def excerpt(report: dict) -> Document:
     doc.table(["workload", "engine cycles", "cycles / bound", "engine ms", "RoIs/s", f"GPU ms ({st['engine_dtype']})",
                f"CPU golden ms ({st['engine_dtype']})", "CPU torchvision ms (fp32)"], body,
               note=f"`{report['command']}`, {run['when'][:10]}, commit {run['commit_text']}; "
-                   f"L{st['engine_lanes']} {st['engine_dtype']} engine; plot: `reports/out/{PLOT_FILES['times']}`.")
+                   f"L{st['engine_lanes']} {st['engine_dtype']} engine"
+                   + "".join(f"; `{r['workload']}` {r['engine_note']}" for r in report["workloads"]
+                             if r.get("engine_note"))
+                   + f"; plot: `reports/out/{PLOT_FILES['times']}`.")
     return doc
 
 

@@ -241,7 +241,7 @@ def workload_times(rows: list[dict], path: Path) -> list[str]:
     ax.set_yscale("log")
     ax.set_ylim(lo, hi)
     ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels([f"{r['workload']}\n({r['num_rois']} RoIs, {r['dtype']})" for r in rows], fontsize=8)
+    ax.set_xticklabels([f"{r['workload']}\n({r['num_rois']} RoIs, L{r['lanes']} {r['dtype']})" for r in rows], fontsize=8)
     ax.set_ylabel("time per call (ms, log scale)")
     _plain_log_ticks(ax, "y")
     ax.set_title("RoIPool time per workload: FPGA engine vs GPU vs CPU (hatched: no figure)", fontsize=10)

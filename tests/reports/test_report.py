@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from reports import comparison, plots, sweep
-from reports.__main__ import PLOT_FILES, _earlier_text, build_report, earlier_rtl_rule, full_options, quick_options
+from reports.__main__ import (PLOT_FILES, _earlier_text, build_report, earlier_rtl_rule, full_options, quick_options,
+                              workload_engines)
 from reports.provenance import KINDS, REQUIRED_KEYS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -401,6 +402,45 @@ def test_only_a_full_report_shows_earlier_rtl_rows_and_never_for_the_default_bui
     assert not rule(sweep.engine_kwargs(8, "int16"))
     assert not earlier_rtl_rule(full_options(earlier_rtl=False))(sweep.engine_kwargs(16, "int8"))
     assert not earlier_rtl_rule(quick_options())(sweep.engine_kwargs(4, "int8", sweep.QUICK_SIZES))
+
+
+@pytest.mark.parametrize("too_big", [(), ((8, 14),), ((8, 14), (4, 14))])
+def test_a_workload_whose_build_does_not_fit_runs_on_fewer_lanes(monkeypatch, too_big):
+    # faster-rcnn-r50-c4 needs max_pooled=14; "small" fits the default build.
+    ran = []
+
+    def fake_sweep(configs, settings, *, progress=None, desc=None, earlier_rtl=None):
+        rows = []
+        for c in configs:
+            ran.append((c["lanes"], c["max_pooled"]))
+            bad = (c["lanes"], c["max_pooled"]) in too_big
+            rows.append({"engine": dict(c), "label": sweep.config_label(c), "lanes": c["lanes"],
+                         "status": "does not fit" if bad else "ok", "reason": "TRELLIS_COMB 105 %" if bad else None})
+        return rows
+    monkeypatch.setattr(sweep, "run_sweep", fake_sweep)
+    opts = full_options(workloads=("small", "faster-rcnn-r50-c4"), progress=False)
+    builds, engines = workload_engines(opts, [], [])
+    assert engines["small"] == {"lanes": 8, "note": None}
+    r50 = engines["faster-rcnn-r50-c4"]
+    # Each build placed once: the default, the sized one, and the narrower one only when needed.
+    assert ran == [(8, 7), (8, 14)] + ([(4, 14)] if too_big else [])
+    assert [(b["lanes"], b["engine"]["max_pooled"]) for b in builds] == ran
+    if not too_big:
+        assert r50 == {"lanes": 8, "note": None}
+    else:
+        assert r50["lanes"] == 4 and "L8 int16" in r50["note"] and "does not fit" in r50["note"]
+        assert "105 %" in r50["note"]
+    # A sweep row already holding the build is used, not placed again.
+    ran.clear()
+    sweep_rows = fake_sweep([sweep.engine_kwargs(8, "int16")], None)
+    ran.clear()
+    builds, again = workload_engines(opts, [sweep.engine_kwargs(8, "int16")], sweep_rows)
+    assert again == engines and (8, 7) not in ran
+    # QUICK places no workload builds and keeps the default lanes.
+    ran.clear()
+    assert workload_engines(quick_options(workloads=("faster-rcnn-r50-c4",)), [], []) == (
+        [], {"faster-rcnn-r50-c4": {"lanes": quick_options().engine_lanes, "note": None}})
+    assert ran == []
 
 
 def test_command_line_captions_the_report(monkeypatch):
