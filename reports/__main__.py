@@ -129,8 +129,9 @@ def workload_engines(opts: Options, configs: list[dict], sweep_rows: list[dict])
     A workload runs on the default lanes and type with the maxima raised
     where it needs it (:func:`_sized_for`).  Where that build does not fit
     the device, it runs on the widest narrower lane count of the sweep whose
-    build, sized the same way, fits (a hardware engineer's next move: half
-    the lanes, half the comparator slices), or on the narrowest one tried.
+    build, sized the same way, places and routes (a hardware engineer's next
+    move: half the lanes, half the comparator slices); where none does, it
+    stays on the default lanes and its note lists the builds tried.
 
     Returns
     -------
@@ -139,7 +140,8 @@ def workload_engines(opts: Options, configs: list[dict], sweep_rows: list[dict])
         and the sized ones, those already in ``configs`` excepted).
     engines : dict
         ``{workload: {"lanes": int, "note": str or None}}``; the note says
-        why a workload left the default lanes.
+        why a workload left the default lanes, or which narrower builds
+        failed.
     """
     dtype = opts.engine_dtype
     engines = {name: {"lanes": opts.engine_lanes, "note": None} for name in opts.workloads}
@@ -155,24 +157,32 @@ def workload_engines(opts: Options, configs: list[dict], sweep_rows: list[dict])
     builds = sweep.run_sweep([c for c in wanted if c not in configs], opts.fpga, progress=opts.progress,
                              desc="ECP5 workload builds", earlier_rtl=earlier_rtl)
     known = list(sweep_rows) + builds
+
+    def row_for(kwargs: dict) -> dict:
+        row = _row_of(known, kwargs)
+        if row is None:
+            (row,) = sweep.run_sweep([kwargs], opts.fpga, progress=opts.progress, desc="ECP5 workload builds",
+                                     earlier_rtl=earlier_rtl)
+            builds.append(row)
+            known.append(row)
+        return row
+
     narrower = sorted((n for n in set(sweep.SWEEP_LANES) if n < opts.engine_lanes), reverse=True)
     for name, problem in problems.items():
-        lanes = opts.engine_lanes
-        row = _row_of(known, _sized_for(lanes, dtype, problem))
+        row = _row_of(known, _sized_for(opts.engine_lanes, dtype, problem))
+        if row is None or row["status"] != "does not fit":
+            continue
+        why = (f"its L{opts.engine_lanes} {dtype} build ({row['label']}) does not fit the device "
+               f"({row.get('reason')})")
+        failed = []
         for fewer in narrower:
-            if row is None or row["status"] != "does not fit":
+            other = row_for(_sized_for(fewer, dtype, problem))
+            if other["status"] == "ok":
+                engines[name] = {"lanes": fewer, "note": f"runs on L{fewer} {dtype}: {why}"}
                 break
-            why = f"its L{lanes} {dtype} build ({row['label']}) does not fit the device ({row.get('reason')})"
-            kwargs = _sized_for(fewer, dtype, problem)
-            row = _row_of(known, kwargs)
-            if row is None:
-                new = sweep.run_sweep([kwargs], opts.fpga, progress=opts.progress, desc="ECP5 workload builds",
-                                      earlier_rtl=earlier_rtl)
-                builds += new
-                known += new
-                row = new[0]
-            lanes = fewer
-            engines[name] = {"lanes": lanes, "note": f"runs on L{lanes} {dtype}: {why}"}
+            failed.append(f"{other['label']}: {other['status']} ({other.get('reason')})")
+        else:
+            engines[name]["note"] = f"{why}, and no narrower build placed either: " + "; ".join(failed)
     return builds, engines
 
 

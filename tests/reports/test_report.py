@@ -404,8 +404,10 @@ def test_only_a_full_report_shows_earlier_rtl_rows_and_never_for_the_default_bui
     assert not earlier_rtl_rule(quick_options())(sweep.engine_kwargs(4, "int8", sweep.QUICK_SIZES))
 
 
-@pytest.mark.parametrize("too_big", [(), ((8, 14),), ((8, 14), (4, 14))])
-def test_a_workload_whose_build_does_not_fit_runs_on_fewer_lanes(monkeypatch, too_big):
+@pytest.mark.parametrize("failing", [{}, {(8, 14): "does not fit"},
+                                     {(8, 14): "does not fit", (4, 14): "does not fit"},
+                                     {(8, 14): "does not fit", (4, 14): "synthesis failed"}])
+def test_a_workload_whose_build_does_not_fit_runs_on_fewer_lanes(monkeypatch, failing):
     # faster-rcnn-r50-c4 needs max_pooled=14; "small" fits the default build.
     ran = []
 
@@ -413,9 +415,9 @@ def test_a_workload_whose_build_does_not_fit_runs_on_fewer_lanes(monkeypatch, to
         rows = []
         for c in configs:
             ran.append((c["lanes"], c["max_pooled"]))
-            bad = (c["lanes"], c["max_pooled"]) in too_big
-            rows.append({"engine": dict(c), "label": sweep.config_label(c), "lanes": c["lanes"],
-                         "status": "does not fit" if bad else "ok", "reason": "TRELLIS_COMB 105 %" if bad else None})
+            status = failing.get((c["lanes"], c["max_pooled"]), "ok")
+            rows.append({"engine": dict(c), "label": sweep.config_label(c), "lanes": c["lanes"], "status": status,
+                         "reason": None if status == "ok" else f"{status}: TRELLIS_COMB 105 %"})
         return rows
     monkeypatch.setattr(sweep, "run_sweep", fake_sweep)
     opts = full_options(workloads=("small", "faster-rcnn-r50-c4"), progress=False)
@@ -423,15 +425,18 @@ def test_a_workload_whose_build_does_not_fit_runs_on_fewer_lanes(monkeypatch, to
     assert engines["small"] == {"lanes": 8, "note": None}
     r50 = engines["faster-rcnn-r50-c4"]
     # Each build placed once: the default, the sized one, and the narrower one only when needed.
-    assert ran == [(8, 7), (8, 14)] + ([(4, 14)] if too_big else [])
+    assert ran == [(8, 7), (8, 14)] + ([(4, 14)] if failing else [])
     assert [(b["lanes"], b["engine"]["max_pooled"]) for b in builds] == ran
-    if not too_big:
+    if not failing:
         assert r50 == {"lanes": 8, "note": None}
+    elif (4, 14) not in failing:
+        assert r50["lanes"] == 4 and r50["note"].startswith("runs on L4 int16")
+        assert "L8 int16" in r50["note"] and "does not fit" in r50["note"] and "105 %" in r50["note"]
     else:
-        assert r50["lanes"] == 4 and "L8 int16" in r50["note"] and "does not fit" in r50["note"]
-        assert "105 %" in r50["note"]
+        # No narrower build placed: the default lanes stay, and the note says what was tried.
+        assert r50["lanes"] == 8 and "no narrower build placed" in r50["note"]
+        assert f"L4 int16 (max_pooled=14): {failing[(4, 14)]}" in r50["note"]
     # A sweep row already holding the build is used, not placed again.
-    ran.clear()
     sweep_rows = fake_sweep([sweep.engine_kwargs(8, "int16")], None)
     ran.clear()
     builds, again = workload_engines(opts, [sweep.engine_kwargs(8, "int16")], sweep_rows)
