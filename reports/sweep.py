@@ -19,11 +19,17 @@ Outcomes are reported, never dropped:
 ``does not fit``
     nextpnr ran out of a resource (LUTs, DP16KD, ...); the figures are then
     the demand that nextpnr logged before placement.
-``routing failed``, ``synthesis failed``, ``tool failure``
+``routing failed``
     as named; the first ``ERROR`` line is kept.
+``synthesis failed``
+    Yosys stopped with its own error (exit status 1); the first ``ERROR``
+    line is kept, or where there is none the log's last line.
+``tool failure``
+    anything else (a tool killed from outside, an unknown error).
 
 Place-and-route results are cached by :mod:`reports.fpga`; failures that are
-properties of the design (did not fit, did not route) are cached here under
+properties of the design (did not fit, did not route, Yosys stopped with an
+error) are cached here under
 ``build/reports/fpga-failures/`` by the same key, so a report run does not
 repeat a long failing nextpnr run.  A full report run also commits them
 beside the results' archive (``reports/data/fpga-failures.json``, same full
@@ -84,8 +90,11 @@ QUICK_SIZES = {"max_n": 1, "max_c": 8, "max_h": 8, "max_w": 8, "max_pooled": 2, 
 BUILD_ROOT = REPO_ROOT / "build" / "reports"
 FAILURE_DIR = BUILD_ROOT / "fpga-failures"
 
-#: Failures that depend only on the design, the options and the seed.
-DETERMINISTIC_FAILURES = ("does not fit", "routing failed")
+#: Failures that depend only on the design, the options and the seed.  A
+#: ``synthesis failed`` is Yosys stopping with its own error (exit status 1:
+#: an ERROR line, a failed assertion, ABC giving up), which the same Verilog,
+#: script and version repeat; Yosys killed from outside is a ``tool failure``.
+DETERMINISTIC_FAILURES = ("does not fit", "routing failed", "synthesis failed")
 #: Committed deterministic failures, next to :data:`reports.fpga.ARCHIVE`.
 FAILURE_ARCHIVE_NAME = "fpga-failures.json"
 FAILURE_ARCHIVE_SCHEMA = 1
@@ -190,6 +199,13 @@ def classify_failure(message: str) -> tuple[str, str]:
     first = errors[0] if errors else (lines[0] if lines else message)
     low = "\n".join(errors).lower()
     if message.startswith("yosys failed"):
+        if not message.startswith("yosys failed (exit status 1)"):
+            return "tool failure", first
+        if not errors and "last lines of" in message:
+            # No ERROR line (ABC exiting inside the YoWASP build): where the log stopped.
+            tail = [ln.strip() for ln in message.split("last lines of", 1)[1].splitlines()[1:] if ln.strip()]
+            if tail:
+                first = f"{first}; its log ends: {tail[-1]}"
         return "synthesis failed", first
     if any(phrase in low for phrase in _DOES_NOT_FIT):
         return "does not fit", first
@@ -540,7 +556,7 @@ def archive_failures(rows: list[dict], settings: FpgaSettings) -> Path | None:
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     fpga._write_json(path, {"schema": FAILURE_ARCHIVE_SCHEMA,
-                            "what": "ECP5 builds that did not fit or route, by reports.fpga cache key (reports/sweep.py)",
+                            "what": "ECP5 builds that did not synthesise, fit or route, by reports.fpga cache key (reports/sweep.py)",
                             "entries": dict(sorted(entries.items()))})
     return path
 

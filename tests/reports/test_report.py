@@ -278,6 +278,13 @@ def test_failures_are_classified():
         == "routing failed"
     assert sweep.classify_failure("yosys failed (exit status 1): d.v:2: ERROR: syntax error")[0] == "synthesis failed"
     assert sweep.classify_failure("nextpnr-ecp5 failed (exit status 137)")[0] == "tool failure"
+    assert sweep.classify_failure("yosys failed (exit status 137)")[0] == "tool failure"
+    # Yosys 0.70 (YoWASP) on a 4-lane 14x14 build: ABC9 exits without an ERROR line.
+    status, reason = sweep.classify_failure(
+        "yosys failed (exit status 1)\nin build/fpga/x\ncommand: -p synth_ecp5\nlast lines of build/fpga/x/yosys.log:\n"
+        "2.46.18.5. Executing ABC9.\nRunning ABC command: \"/yosys-abc\" -s -f <abc-temp-dir>/abc.script 2>&1\n")
+    assert status == "synthesis failed" and "synthesis failed" in sweep.DETERMINISTIC_FAILURES
+    assert reason.startswith("yosys failed (exit status 1); its log ends: Running ABC command")
 
 
 def test_deterministic_failures_are_archived_and_served_without_tools(tmp_path, monkeypatch):
