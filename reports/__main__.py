@@ -139,12 +139,13 @@ def workload_engines(opts: Options, configs: list[dict], sweep_rows: list[dict])
         Sweep rows of the builds placed and routed here (the default build
         and the sized ones, those already in ``configs`` excepted).
     engines : dict
-        ``{workload: {"lanes": int, "note": str or None}}``; the note says
-        why a workload left the default lanes, or which narrower builds
-        failed.
+        ``{workload: {"lanes": int, "note": str or None, "brief": str or
+        None}}``; the note says why a workload left the default lanes, or
+        which narrower builds failed and why; ``brief`` says it in a few
+        words (the README excerpt's caption).
     """
     dtype = opts.engine_dtype
-    engines = {name: {"lanes": opts.engine_lanes, "note": None} for name in opts.workloads}
+    engines = {name: {"lanes": opts.engine_lanes, "note": None, "brief": None} for name in opts.workloads}
     if not opts.workload_builds:
         return [], engines
     earlier_rtl = earlier_rtl_rule(opts)
@@ -172,17 +173,19 @@ def workload_engines(opts: Options, configs: list[dict], sweep_rows: list[dict])
         row = _row_of(known, _sized_for(opts.engine_lanes, dtype, problem))
         if row is None or row["status"] != "does not fit":
             continue
-        why = (f"its L{opts.engine_lanes} {dtype} build ({row['label']}) does not fit the device "
-               f"({row.get('reason')})")
-        failed = []
+        why = f"its build {row['label']} does not fit the device ({row.get('reason')})"
+        failed, brief = [], []
         for fewer in narrower:
             other = row_for(_sized_for(fewer, dtype, problem))
             if other["status"] == "ok":
-                engines[name] = {"lanes": fewer, "note": f"runs on L{fewer} {dtype}: {why}"}
+                engines[name] = {"lanes": fewer, "note": f"runs on L{fewer} {dtype}, as {why}",
+                                 "brief": f"on L{fewer} {dtype} ({row['label']} does not fit)"}
                 break
             failed.append(f"{other['label']}: {other['status']} ({other.get('reason')})")
+            brief.append(f"{other['label']}: {other['status']}")
         else:
-            engines[name]["note"] = f"{why}, and no narrower build placed either: " + "; ".join(failed)
+            engines[name].update(note=f"{why}, and no narrower build placed either: " + "; ".join(failed),
+                                 brief=f"{row['label']} does not fit; " + "; ".join(brief))
     return builds, engines
 
 
@@ -245,6 +248,7 @@ def build_report(opts: Options) -> dict:
             gpu_files=gpu_files, rtl_max_cycles=opts.rtl_max_cycles, cpu_runs=opts.cpu_runs,
             simulator=opts.simulator, refresh=opts.refresh, progress=show))
         wrows[-1]["engine_note"] = engines[name]["note"]
+        wrows[-1]["engine_brief"] = engines[name]["brief"]
     steps["workloads_s"] = time.perf_counter() - t0
 
     # 5. plots
@@ -460,7 +464,7 @@ def render(report: dict) -> Document:
     notes = []
     for r in w:
         if r.get("engine_note"):
-            notes.append(f"`{r['workload']}` {r['engine_note']}")
+            notes.append(f"`{r['workload']}`: {r['engine_note']}")
         rtl = r["cycles"]["rtl"]
         if rtl.get("status") != "ok":
             notes.append(f"`{r['workload']}` RTL: {rtl['status']} ({rtl.get('reason', '')})")
@@ -548,8 +552,8 @@ def excerpt(report: dict) -> Document:
                f"CPU golden ms ({st['engine_dtype']})", "CPU torchvision ms (fp32)"], body,
               note=f"`{report['command']}`, {run['when'][:10]}, commit {run['commit_text']}; "
                    f"L{st['engine_lanes']} {st['engine_dtype']} engine"
-                   + "".join(f"; `{r['workload']}` {r['engine_note']}" for r in report["workloads"]
-                             if r.get("engine_note"))
+                   + "".join(f"; `{r['workload']}`: {r['engine_brief']}" for r in report["workloads"]
+                             if r.get("engine_brief"))
                    + f"; plot: `reports/out/{PLOT_FILES['times']}`.")
     return doc
 

@@ -205,7 +205,7 @@ def classify_failure(message: str) -> tuple[str, str]:
             # No ERROR line (ABC exiting inside the YoWASP build): where the log stopped.
             tail = [ln.strip() for ln in message.split("last lines of", 1)[1].splitlines()[1:] if ln.strip()]
             if tail:
-                first = f"{first}; its log ends: {tail[-1]}"
+                first = f"{first}; its log ends: `{tail[-1]}`"
         return "synthesis failed", first
     if any(phrase in low for phrase in _DOES_NOT_FIT):
         return "does not fit", first

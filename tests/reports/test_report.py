@@ -284,7 +284,7 @@ def test_failures_are_classified():
         "yosys failed (exit status 1)\nin build/fpga/x\ncommand: -p synth_ecp5\nlast lines of build/fpga/x/yosys.log:\n"
         "2.46.18.5. Executing ABC9.\nRunning ABC command: \"/yosys-abc\" -s -f <abc-temp-dir>/abc.script 2>&1\n")
     assert status == "synthesis failed" and "synthesis failed" in sweep.DETERMINISTIC_FAILURES
-    assert reason.startswith("yosys failed (exit status 1); its log ends: Running ABC command")
+    assert reason.startswith("yosys failed (exit status 1); its log ends: `Running ABC command")
 
 
 def test_deterministic_failures_are_archived_and_served_without_tools(tmp_path, monkeypatch):
@@ -429,20 +429,22 @@ def test_a_workload_whose_build_does_not_fit_runs_on_fewer_lanes(monkeypatch, fa
     monkeypatch.setattr(sweep, "run_sweep", fake_sweep)
     opts = full_options(workloads=("small", "faster-rcnn-r50-c4"), progress=False)
     builds, engines = workload_engines(opts, [], [])
-    assert engines["small"] == {"lanes": 8, "note": None}
+    assert engines["small"] == {"lanes": 8, "note": None, "brief": None}
     r50 = engines["faster-rcnn-r50-c4"]
     # Each build placed once: the default, the sized one, and the narrower one only when needed.
     assert ran == [(8, 7), (8, 14)] + ([(4, 14)] if failing else [])
     assert [(b["lanes"], b["engine"]["max_pooled"]) for b in builds] == ran
     if not failing:
-        assert r50 == {"lanes": 8, "note": None}
+        assert r50 == {"lanes": 8, "note": None, "brief": None}
     elif (4, 14) not in failing:
         assert r50["lanes"] == 4 and r50["note"].startswith("runs on L4 int16")
         assert "L8 int16" in r50["note"] and "does not fit" in r50["note"] and "105 %" in r50["note"]
+        assert r50["brief"] == "on L4 int16 (L8 int16 (max_pooled=14) does not fit)"
     else:
         # No narrower build placed: the default lanes stay, and the note says what was tried.
         assert r50["lanes"] == 8 and "no narrower build placed" in r50["note"]
         assert f"L4 int16 (max_pooled=14): {failing[(4, 14)]}" in r50["note"]
+        assert r50["brief"] == f"L8 int16 (max_pooled=14) does not fit; L4 int16 (max_pooled=14): {failing[(4, 14)]}"
     # A sweep row already holding the build is used, not placed again.
     sweep_rows = fake_sweep([sweep.engine_kwargs(8, "int16")], None)
     ran.clear()
@@ -451,7 +453,7 @@ def test_a_workload_whose_build_does_not_fit_runs_on_fewer_lanes(monkeypatch, fa
     # QUICK places no workload builds and keeps the default lanes.
     ran.clear()
     assert workload_engines(quick_options(workloads=("faster-rcnn-r50-c4",)), [], []) == (
-        [], {"faster-rcnn-r50-c4": {"lanes": quick_options().engine_lanes, "note": None}})
+        [], {"faster-rcnn-r50-c4": {"lanes": quick_options().engine_lanes, "note": None, "brief": None}})
     assert ran == []
 
 
