@@ -662,7 +662,8 @@ def main(argv=None) -> int:
         print(f"  {r['label']:<60} {r['status']:<16} LUT4 {_num(r['lut4']):>8}  fmax {_fmax_cell(r)}")
     for r in report["workloads"]:
         print(f"  {r['workload']:<20} {_num(r['cycles']['cycles']):>12} cycles ({r['cycles']['source']}), "
-              f"{_ms(r['engine']['time_ms']) or 'no time'} ms")
+              + (f"{_ms(r['engine']['time_ms'])} ms" if r["engine"]["time_ms"]
+                 else f"no FPGA time ({r['engine'].get('status') or 'no build'})"))
     if report["fpga"]["default_record_written"]:
         print(f"wrote {report['fpga']['default_record_written']}")
     return 0

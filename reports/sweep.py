@@ -107,6 +107,13 @@ ROW_ARCHIVE_SCHEMA = 1
 #: Row fields that describe one run rather than the measurement (not recorded).
 _RUN_FIELDS = ("cached", "throughput", "earlier_rtl")
 
+
+def _recorded_provenance(p: dict) -> dict:
+    """A row's provenance as the committed files keep it: without the run's
+    note that its figures were restored from an archive (a report on a fresh
+    clone would otherwise rewrite the files it read, changing nothing else)."""
+    return {k: v for k, v in p.items() if k != "source"}
+
 #: The utilisation fields of a row, in table order: (key, column title).
 RESOURCE_FIELDS = (
     ("lut4", "LUT4"),
@@ -526,6 +533,7 @@ def record_rows(rows: list[dict], settings: FpgaSettings) -> Path | None:
         if row.get("earlier_rtl") or not (row["status"] == "ok" or row["status"] in DETERMINISTIC_FAILURES):
             continue
         entries[row_id(row["engine"], settings)] = {k: v for k, v in row.items() if k not in _RUN_FIELDS}
+        entries[row_id(row["engine"], settings)]["provenance"] = _recorded_provenance(row["provenance"])
     if not entries and not path.is_file():
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -588,7 +596,7 @@ def default_record(row: dict, settings: FpgaSettings) -> dict:
     """
     if row["status"] != "ok" or row["fmax_mhz_median"] is None:
         raise ValueError(f"the default configuration has no fmax ({row['status']}: {row['reason']})")
-    p = row["provenance"]
+    p = _recorded_provenance(row["provenance"])
     return {
         "schema": DEFAULT_RECORD_SCHEMA,
         "what": "ECP5 utilisation and post-route fmax of the default engine configuration (make verilog)",

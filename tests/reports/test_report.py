@@ -254,8 +254,10 @@ def test_fmax_comes_only_from_a_build_that_holds_the_workload(tmp_path):
                                 "fmax_mhz_max": 80.0, "seeds": [1], "reason": None,
                                 **{k: 1 for k in ("lut4_carry", "ff", "bram_dp16kd", "dsp_mult18", "dsp_alu54",
                                                   "lutram_ramw", "comb")}, "utilisation": {},
-                                "provenance": {"hdl_sha256": "0" * 64, "verilog_sha256": "1" * 64}},
+                                "provenance": {"hdl_sha256": "0" * 64, "verilog_sha256": "1" * 64,
+                                               "source": "restored from reports/data/fpga-results.json"}},
                                sweep.FpgaSettings())
+    assert "source" not in rec["provenance"]
     (tmp_path / "fpga-default.json").write_text(json.dumps(rec))
     got = comparison.fmax_for(shape, 8, "int16", [], sweep.read_default_record(tmp_path / "fpga-default.json"))
     assert got["fmax_mhz"] == 80.0 and got["stale"] is True
@@ -355,8 +357,12 @@ def test_rows_recorded_for_an_earlier_rtl_are_shown_marked_only_when_nothing_cur
                 "status": "ok", "reason": None, "seeds": [1], "fmax_mhz_per_seed": [77.0], "fmax_mhz_median": 77.0,
                 "lut4": 1234, "cached": False, "throughput": {"rois_per_s": 5.0}, "provenance": prov}
     flaky = {**measured, "dtype": "int16", "engine": {**config, "dtype": "int16"}, "status": "tool failure"}
-    path = sweep.record_rows([measured, flaky], settings)
+    restored = {**measured, "provenance": {**prov, "source": "restored from reports/data/fpga-results.json"}}
+    path = sweep.record_rows([restored, flaky], settings)
     entries = json.loads(path.read_text())["entries"]
+    # Recorded as measured: where this run found it is not part of the file (a report on a fresh
+    # clone leaves the committed files as they were).
+    assert entries[sweep.row_id(kwargs, settings)]["provenance"] == prov
     # Keyed by configuration and flow; a tool failure is not a property of the design.
     assert list(entries) == [sweep.row_id(kwargs, settings)]
     assert not {"cached", "throughput"} & set(entries[sweep.row_id(kwargs, settings)])
