@@ -444,7 +444,8 @@ def render(report: dict) -> Document:
              f"Cycles from the RTL (cycle-accurate simulation with {st['simulator']}) where the workload's bound "
              f"is within {st['rtl_max_cycles']:,.0f} cycles, else from the cycle model; the model is shown beside "
              f"the RTL. Time = cycles / fmax of a routed build that holds the workload. A workload whose "
-             f"build does not fit the device runs on fewer lanes (noted below the table).")
+             f"build does not fit the device runs on fewer lanes where such a build places and routes "
+             f"(noted below the table).")
     body = []
     for r in w:
         c = r["cycles"]
