@@ -317,7 +317,11 @@ def _run_seed(verilog: Path, seed: int, settings: FpgaSettings, key: str, folder
         status, reason = classify_failure(str(exc))
         log = folder / f"seed_{seed}" / "nextpnr.log"
         demand = fpga.parse_nextpnr_log(log.read_text(errors="replace")) if log.is_file() else None
-        record = {"status": status, "reason": reason, "seed": seed, "date": file_date(log) if log.is_file() else None,
+        # When it failed: nextpnr's log, or Yosys's where synthesis stopped (no date
+        # would stamp every later run's time on a restored failure).
+        dated = log if log.is_file() else folder / "yosys.log"
+        record = {"status": status, "reason": reason, "seed": seed,
+                  "date": file_date(dated) if dated.is_file() else None,
                   "log": str(log) if log.is_file() else None,
                   "demand": None if demand is None else {"prepack": demand["prepack"],
                                                          "utilisation": demand["utilisation"]},

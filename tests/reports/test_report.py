@@ -20,7 +20,7 @@ import pytest
 from reports import comparison, plots, sweep
 from reports.__main__ import (PLOT_FILES, _earlier_text, build_report, earlier_rtl_rule, full_options, quick_options,
                               workload_engines)
-from reports.provenance import KINDS, REQUIRED_KEYS
+from reports.provenance import KINDS, REQUIRED_KEYS, file_date
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -318,6 +318,19 @@ def test_deterministic_failures_are_archived_and_served_without_tools(tmp_path, 
     assert sweep._run_seed(tmp_path / "x.v", 1, fresh, "j" * 64, tmp_path / "fpga")["ok"]
     # Without an archive nothing is written or read.
     assert sweep.archive_failures([row], dataclasses.replace(settings, archive=None)) is None
+
+    # Yosys stopping with an error is recorded too, dated by its log (no nextpnr log exists).
+    folder = tmp_path / "synth"
+    folder.mkdir()
+    (folder / "yosys.log").write_text("Running ABC command\n")
+
+    def yosys_stops(v, seeds, s):
+        raise RuntimeError("yosys failed (exit status 1)\nin x\ncommand: y\nlast lines of yosys.log:\nRunning ABC command\n")
+    monkeypatch.setattr(sweep, "_synthesize", yosys_stops)
+    got = sweep._run_seed(tmp_path / "x.v", 1, fresh, "s" * 64, folder)
+    assert got["status"] == "synthesis failed" and not got["cached"]
+    assert got["date"] == file_date(folder / "yosys.log")
+    assert sweep._run_seed(tmp_path / "x.v", 1, fresh, "s" * 64, folder)["cached"]
 
 
 def test_a_combination_the_engine_rejects_is_reported_with_its_reason(tmp_path):
