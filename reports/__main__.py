@@ -103,19 +103,16 @@ def quick_options(**kw) -> Options:
 
 def _workload_problem(name: str, dtype: str):
     """The validated problem of a standard workload in ``dtype``."""
-    import golden
     from golden.workloads import make_workload
-    w = make_workload(name, dtype=dtype)
-    return golden.validate(*w.call_args(), comparison.BIN_MODE)
+    return comparison.workload_problem(make_workload(name, dtype=dtype))
 
 
 def _sized_for(lanes: int, dtype: str, problem) -> dict:
     """The default-size build on ``lanes`` x ``dtype``, with the maxima raised
     where ``problem`` needs it (the build the simulator sizes for it,
-    :func:`sim.engine.fit_params`)."""
+    :func:`sim.engine.fit_params`; unchanged where it holds the problem)."""
     from sim.engine import fit_params
-    kwargs = sweep.engine_kwargs(lanes, dtype)
-    return kwargs if sweep.holds(kwargs, problem)[0] else fit_params(kwargs, problem)[0]
+    return fit_params(sweep.engine_kwargs(lanes, dtype), problem)[0]
 
 
 def _row_of(rows: list[dict], kwargs: dict) -> dict | None:
@@ -243,12 +240,11 @@ def build_report(opts: Options) -> dict:
     show = sys.stderr.isatty() if opts.progress is None else opts.progress
     wrows = []
     for name in tqdm(opts.workloads, desc="workloads (cycles, CPU timing)", unit="workload", disable=not show):
-        wrows.append(comparison.workload_row(
+        row = comparison.workload_row(
             name, lanes=engines[name]["lanes"], dtype=opts.engine_dtype, builds=builds, default_record=default_rec,
             gpu_files=gpu_files, rtl_max_cycles=opts.rtl_max_cycles, cpu_runs=opts.cpu_runs,
-            simulator=opts.simulator, refresh=opts.refresh, progress=show))
-        wrows[-1]["engine_note"] = engines[name]["note"]
-        wrows[-1]["engine_brief"] = engines[name]["brief"]
+            simulator=opts.simulator, refresh=opts.refresh, progress=show)
+        wrows.append({**row, "engine_note": engines[name]["note"], "engine_brief": engines[name]["brief"]})
     steps["workloads_s"] = time.perf_counter() - t0
 
     # 5. plots

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 import golden
+from golden.validate import Problem
 from golden.workloads import make_workload
 from hdl.fingerprint import source_hash
 
@@ -63,6 +64,11 @@ def _sources_hash(*folders: str) -> str:
 # geometry and bound
 # --------------------------------------------------------------------------
 
+def workload_problem(w) -> Problem:
+    """The validated call of a :class:`golden.workloads.Workload` in the report's bin mode."""
+    return golden.validate(*w.call_args(), BIN_MODE)
+
+
 def geometry(name: str, dtype: str, lanes: int) -> dict:
     """Shape, RoI count, clipped RoI areas and the bandwidth bound of a workload.
 
@@ -78,7 +84,7 @@ def geometry(name: str, dtype: str, lanes: int) -> dict:
     per_roi = golden.bandwidth_bound(edges, c, lanes)
     return {
         "workload": w,
-        "problem": golden.validate(*w.call_args(), BIN_MODE),
+        "problem": workload_problem(w),
         "shape": {"n": n, "c": c, "h": h, "w": wd, "ph": w.output_size[0], "pw": w.output_size[1]},
         "num_rois": int(len(w.rois)),
         "spatial_scale": float(w.spatial_scale),

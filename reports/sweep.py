@@ -536,8 +536,8 @@ def record_rows(rows: list[dict], settings: FpgaSettings) -> Path | None:
     for row in rows:
         if row.get("earlier_rtl") or not (row["status"] == "ok" or row["status"] in DETERMINISTIC_FAILURES):
             continue
-        entries[row_id(row["engine"], settings)] = {k: v for k, v in row.items() if k not in _RUN_FIELDS}
-        entries[row_id(row["engine"], settings)]["provenance"] = _recorded_provenance(row["provenance"])
+        entries[row_id(row["engine"], settings)] = {**{k: v for k, v in row.items() if k not in _RUN_FIELDS},
+                                                    "provenance": _recorded_provenance(row["provenance"])}
     if not entries and not path.is_file():
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
